@@ -1,0 +1,71 @@
+"""The one place for paths, hyperparameters and service limits.
+
+Every script imports its settings from here. Values a deployment may need to
+change (where the model lives, which backend runs it, ports, limits) can be
+overridden with environment variables of the same name.
+"""
+import os
+from pathlib import Path
+
+
+def _env(name, default, cast=str):
+    value = os.environ.get(name)
+    return default if value in (None, "") else cast(value)
+
+
+# --- Paths -------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent
+DATA_DIR = ROOT / "data"
+MNIST_DIR = Path(_env("MNIST_DIR", DATA_DIR / "mnist"))
+USPS_PATH = DATA_DIR / "usps" / "data.npz"
+MODELS_DIR = ROOT / "models"
+REPORTS_DIR = ROOT / "reports"
+EXAMPLES_DIR = ROOT / "examples"
+
+KERAS_MODEL_PATH = MODELS_DIR / "mnist_cnn.h5"
+TFLITE_MODEL_PATH = MODELS_DIR / "mnist_cnn.tflite"
+TFLITE_INT8_MODEL_PATH = MODELS_DIR / "mnist_cnn_int8.tflite"
+METRICS_PATH = Path(_env("METRICS_PATH", MODELS_DIR / "metrics.json"))
+
+# Which file and which runtime serve predictions. `keras` runs the .h5 (CPU or
+# GPU); `litert` runs a .tflite file on the CPU.
+MODEL_BACKEND = _env("MODEL_BACKEND", "keras").lower()
+_DEFAULT_MODEL = TFLITE_MODEL_PATH if MODEL_BACKEND == "litert" else KERAS_MODEL_PATH
+MODEL_PATH = Path(_env("MODEL_PATH", _DEFAULT_MODEL))
+
+# --- Data --------------------------------------------------------------------
+# md5 of the *uncompressed* IDX content, as published with MNIST.
+MNIST_FILES = {
+    "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637",
+}
+# The files are committed, so nothing is downloaded by default. To fetch them
+# into an empty MNIST_DIR, list base URLs here (space separated), e.g.
+#   MNIST_MIRRORS="https://ossci-datasets.s3.amazonaws.com/mnist/"
+MNIST_MIRRORS = _env("MNIST_MIRRORS", "").split()
+DOWNLOAD_TIMEOUT_S = _env("DOWNLOAD_TIMEOUT_S", 30.0, float)
+
+# --- Model and training --------------------------------------------------------
+IMAGE_SIZE = 28
+NUM_CLASSES = 10
+SEED = 42
+EPOCHS = 20
+BATCH_SIZE = 128
+LEARNING_RATE = 2e-3          # peak of the cosine schedule (Adam)
+WEIGHT_DECAY = 1e-4
+VALIDATION_SIZE = 5000        # held out of the 60k training images
+# Augmentation: the distortions real handwriting shows that MNIST lacks.
+AUG_ROTATION_DEG = 10
+AUG_SHIFT = 0.10              # fraction of the image
+AUG_ZOOM = 0.10
+
+# --- Serving -------------------------------------------------------------------
+HOST = _env("HOST", "127.0.0.1")
+PORT = _env("PORT", 5000, int)
+GRADIO_PORT = _env("GRADIO_SERVER_PORT", 7860, int)
+MAX_REQUEST_BYTES = _env("MAX_REQUEST_BYTES", 8 * 1024 * 1024, int)
+MAX_IMAGE_PIXELS = _env("MAX_IMAGE_PIXELS", 4096 * 4096, int)   # decompression-bomb guard
+MAX_BATCH_SIZE = _env("MAX_BATCH_SIZE", 256, int)
+TOP_K = 3

@@ -1,0 +1,41 @@
+"""Errors a caller can fix, shared by every entrypoint.
+
+Each carries a machine-readable `code` and the HTTP `status` it maps to, so
+Flask, Cerebrium, Gradio and the CLIs report the same mistake the same way.
+"""
+
+
+class DigitError(ValueError):
+    """Base class: bad input from the caller (never a bug on our side)."""
+
+    code = "invalid_input"
+    status = 400
+
+    def to_dict(self):
+        return {"error": {"code": self.code, "message": str(self)}}
+
+
+class InvalidInput(DigitError):
+    code = "invalid_input"
+
+
+class InvalidImage(DigitError):
+    code = "invalid_image"
+
+
+class NoDigitFound(DigitError):
+    code = "no_digit_found"
+
+
+class PayloadTooLarge(DigitError):
+    code = "payload_too_large"
+    status = 413
+
+
+class UnsupportedMediaType(DigitError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class ModelFileError(RuntimeError):
+    """The model file is missing or does not match its recorded checksum."""

@@ -1,0 +1,246 @@
+"""Train a small CNN on MNIST and write models/mnist_cnn.h5.
+
+    python train_model.py                        # full run, writes models/ and reports/
+    python train_model.py --quick --output /tmp/smoke/mnist_cnn.h5   # 1-epoch smoke run
+
+The story in five steps:
+1. Load the committed IDX files (checksums verified) and hold out the last
+   VALIDATION_SIZE training images. The test set is only looked at once, at the
+   end, for the numbers we report: it never picks weights or hyperparameters.
+2. Augment every batch with small rotations, shifts and zooms, the ways real
+   handwriting differs from MNIST's tidy, centred digits.
+3. Train two conv blocks with batch norm and a dense head, Adam with a warm-up
+   and cosine decay. Keep the weights with the best validation accuracy.
+4. Fit a softmax temperature on the validation split so the confidence we
+   report means what it says (see calibration.py).
+5. Write the model atomically (temp file, then rename: an interrupted run never
+   replaces a good model with a broken one), its metrics, and the plots.
+"""
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+import config  # noqa: E402
+from calibration import apply_temperature, expected_calibration_error, fit_temperature  # noqa: E402
+from load_mnist_local import MnistFileError, load_data  # noqa: E402
+from utils import file_md5, write_atomic, write_json_atomic  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--epochs", type=int, default=config.EPOCHS)
+    p.add_argument("--batch-size", type=int, default=config.BATCH_SIZE)
+    p.add_argument("--seed", type=int, default=config.SEED)
+    p.add_argument("--output", type=Path, default=config.KERAS_MODEL_PATH,
+                   help="where to write the .h5 model; metrics.json goes beside it")
+    p.add_argument("--reports-dir", type=Path, default=None,
+                   help="where the plots go (default: reports/ for the default output, else beside the model)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="train on the first N training images only (smoke tests)")
+    p.add_argument("--quick", action="store_true", help="shorthand for --limit 2000 --epochs 1")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.limit, args.epochs = args.limit or 2000, 1
+    if args.epochs < 1 or args.batch_size < 1 or (args.limit is not None and args.limit < 100):
+        p.error("--epochs and --batch-size must be >= 1, and --limit >= 100")
+    if args.output.suffix != ".h5":
+        p.error("--output must end in .h5")
+    if args.reports_dir is None:
+        same = args.output.resolve() == config.KERAS_MODEL_PATH.resolve()
+        args.reports_dir = config.REPORTS_DIR if same else args.output.parent
+    return args
+
+
+def build_model():
+    """Two conv blocks (32, 64 filters) and a 256-unit head: ~0.3M parameters."""
+    from keras import Input, Model, layers
+
+    def conv(x, filters):
+        x = layers.Conv2D(filters, 3, use_bias=False)(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)
+        return layers.ReLU()(x)
+
+    inputs = Input((config.IMAGE_SIZE, config.IMAGE_SIZE, 1), name="image")
+    x = conv(conv(inputs, 32), 32)
+    x = layers.MaxPooling2D()(x)
+    x = conv(conv(x, 64), 64)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.25)(x)
+    x = layers.Dense(256, use_bias=False)(x)
+    x = layers.BatchNormalization(momentum=0.9)(x)
+    x = layers.ReLU()(x)
+    x = layers.Dropout(0.4)(x)
+    outputs = layers.Dense(config.NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    return Model(inputs, outputs, name="mnist_cnn")
+
+
+def make_train_dataset(x, y, batch_size, seed):
+    """Shuffled, augmented batches. Augmentation runs in tf.data, outside the
+    model, so the saved .h5 holds only the network that serves predictions."""
+    import tensorflow as tf
+    from keras import Sequential, layers
+
+    augment = Sequential([
+        layers.RandomRotation(config.AUG_ROTATION_DEG / 360, fill_mode="constant", seed=seed),
+        layers.RandomTranslation(config.AUG_SHIFT, config.AUG_SHIFT, fill_mode="constant", seed=seed + 1),
+        layers.RandomZoom(config.AUG_ZOOM, fill_mode="constant", seed=seed + 2),
+    ])
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
+    ds = ds.batch(batch_size).map(lambda a, b: (augment(a, training=True), b),
+                                  num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def as_input(images):
+    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1]: the model's input."""
+    return (images.astype("float32") / 255.0)[..., None]
+
+
+def plot_reports(history, confusion, reports_dir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(epochs, history["loss"], label="train")
+    ax1.plot(epochs, history["val_loss"], label="validation")
+    ax1.set(title="Loss", xlabel="epoch", yscale="log")
+    ax2.plot(epochs, 100 * np.array(history["accuracy"]), label="train (augmented)")
+    ax2.plot(epochs, 100 * np.array(history["val_accuracy"]), label="validation")
+    ax2.set(title="Accuracy (%)", xlabel="epoch")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(reports_dir / "training_curves.png", dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    # Log colour scale: the diagonal would otherwise wash out the few errors.
+    ax.imshow(confusion + 1, cmap="Blues", norm=matplotlib.colors.LogNorm())
+    for i in range(10):
+        for j in range(10):
+            if confusion[i, j]:
+                ax.text(j, i, confusion[i, j], ha="center", va="center", fontsize=7,
+                        color="white" if i == j else "black")
+    ax.set(title="Confusion matrix, MNIST test", xlabel="predicted", ylabel="true",
+           xticks=range(10), yticks=range(10))
+    fig.tight_layout()
+    fig.savefig(reports_dir / "confusion_matrix.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        (x_train, y_train), (x_test, y_test) = load_data()
+    except MnistFileError as exc:
+        sys.exit(f"error: {exc}")
+
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(args.seed)
+    tf.config.experimental.enable_op_determinism()
+
+    # 1. Split: the last VALIDATION_SIZE training images are the validation set.
+    n_val = config.VALIDATION_SIZE
+    x_fit, y_fit = x_train[:-n_val], y_train[:-n_val]
+    x_val, y_val = as_input(x_train[-n_val:]), y_train[-n_val:]
+    if args.limit:
+        x_fit, y_fit = x_fit[:args.limit], y_fit[:args.limit]
+        x_val, y_val = x_val[:max(args.limit // 5, 100)], y_val[:max(args.limit // 5, 100)]
+    print(f"training on {len(x_fit)} images, validating on {len(x_val)}, {args.epochs} epochs")
+
+    # 2-3. Model, schedule, fit.
+    train_ds = make_train_dataset(as_input(x_fit), y_fit, args.batch_size, args.seed)
+    steps = args.epochs * int(np.ceil(len(x_fit) / args.batch_size))
+    warmup = min(steps // 10, int(np.ceil(len(x_fit) / args.batch_size)))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.LEARNING_RATE / 10, decay_steps=steps - warmup,
+        warmup_target=config.LEARNING_RATE, warmup_steps=warmup, alpha=0.01)
+    model = build_model()
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.WEIGHT_DECAY),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.summary(print_fn=lambda line, **_: print(line))
+
+    class KeepBest(keras.callbacks.Callback):
+        """Remember the weights of the epoch with the best validation accuracy."""
+        def __init__(self):
+            super().__init__()
+            self.best_acc, self.best_epoch, self.weights = -1.0, 0, None
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs["val_accuracy"] >= self.best_acc:
+                self.best_acc, self.best_epoch = logs["val_accuracy"], epoch + 1
+                self.weights = self.model.get_weights()
+
+    keep = KeepBest()
+    start = time.time()
+    history = model.fit(train_ds, epochs=args.epochs, validation_data=(x_val, y_val),
+                        callbacks=[keep], verbose=1)
+    train_time = time.time() - start
+    model.set_weights(keep.weights)
+    print(f"best validation accuracy {keep.best_acc:.4%} at epoch {keep.best_epoch}")
+
+    # 4. Calibrate on validation, then report on the untouched test set.
+    temperature = fit_temperature(model.predict(x_val, batch_size=1024, verbose=0), y_val)
+    test_probs = model.predict(as_input(x_test), batch_size=1024, verbose=0)
+    predicted = test_probs.argmax(axis=1)
+    test_acc = float((predicted == y_test).mean())
+    confusion = np.zeros((10, 10), dtype=int)
+    np.add.at(confusion, (y_test, predicted), 1)
+    per_class = {str(d): round(float(confusion[d, d] / confusion[d].sum()), 4) for d in range(10)}
+    print(f"test accuracy {test_acc:.4%}  ({int((predicted != y_test).sum())} errors of {len(y_test)})")
+    print(f"temperature {temperature:.3f}")
+
+    # 5. Artifacts: model first (atomically), then the metrics that vouch for it.
+    write_atomic(args.output, model.save)
+    metrics = {
+        "test_accuracy": round(test_acc, 4),
+        "test_errors": int((predicted != y_test).sum()),
+        "per_class_accuracy": per_class,
+        "validation_accuracy": round(float(keep.best_acc), 4),
+        "best_epoch": keep.best_epoch,
+        "temperature": round(temperature, 4),
+        "ece_test": {
+            "before_temperature": round(expected_calibration_error(test_probs, y_test), 5),
+            "after_temperature": round(expected_calibration_error(
+                apply_temperature(test_probs, temperature), y_test), 5),
+        },
+        "parameters": int(model.count_params()),
+        "training": {
+            "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+            "limit": args.limit, "training_images": len(x_fit), "validation_images": len(x_val),
+            "learning_rate": config.LEARNING_RATE, "training_time_s": round(train_time, 1),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"
+                       + (", GPU" if tf.config.list_physical_devices("GPU") else ""),
+        },
+        "versions": {"python": platform.python_version(), "tensorflow": tf.__version__,
+                     "keras": keras.__version__, "numpy": np.__version__},
+        "data_md5": config.MNIST_FILES,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # md5 of every servable file; the predictor refuses a file that differs.
+        "artifacts": {args.output.name: {
+            "md5": file_md5(args.output), "size_bytes": args.output.stat().st_size,
+            "test_accuracy": round(test_acc, 4)}},
+    }
+    write_json_atomic(args.output.parent / "metrics.json", metrics)
+    plot_reports(history.history, confusion, args.reports_dir)
+    print(f"wrote {args.output}, {args.output.parent / 'metrics.json'} and plots in {args.reports_dir}")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
