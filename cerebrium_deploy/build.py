@@ -1,0 +1,103 @@
+"""Assemble what `cerebrium deploy` uploads, from the single sources in the repo.
+
+    python cerebrium_deploy/build.py            # into cerebrium_deploy/ (then: cd cerebrium_deploy && cerebrium deploy)
+    python cerebrium_deploy/build.py --out DIR  # a complete app folder elsewhere (main.py and cerebrium.toml too)
+
+main.py imports the shared top-level modules (config, payloads, utils, ...).
+Instead of keeping a second copy of them here, this script copies the ones
+main.py needs (found by following its imports) next to it, and the model files
+under models/, so the folder holds the same layout as the repo root. config.py
+computes every path from its own location, so the copied config finds the
+copied model without any change. All outputs are ignored by git.
+"""
+import argparse
+import ast
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+# The repo root must win over HERE (the script's folder, first on sys.path),
+# which holds copies of config.py etc. after an earlier build.
+sys.path.insert(0, str(REPO))
+
+import config  # noqa: E402  (the repo's config: it names the model files)
+
+APP_FILES = ("main.py", "cerebrium.toml")   # hand-written, kept in this folder
+
+
+def shared_modules(entry=HERE / "main.py"):
+    """The repo's top-level modules `entry` imports, directly or through each other."""
+    found, todo = [], [Path(entry)]
+    while todo:
+        tree = ast.parse(todo.pop().read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                source = REPO / f"{name.split('.')[0]}.py"
+                if source.is_file() and source not in found:
+                    found.append(source)
+                    todo.append(source)
+    return sorted(found)
+
+
+def model_files():
+    """The model artifacts to upload: metrics.json, the .tflite the CPU app serves,
+    the .h5 a GPU (keras backend) app serves, and the int8 .tflite if exported."""
+    files = [config.METRICS_PATH, config.TFLITE_MODEL_PATH, config.KERAS_MODEL_PATH]
+    return files + [p for p in [config.TFLITE_INT8_MODEL_PATH] if p.is_file()]
+
+
+def bundle_files():
+    """(source, path inside the app folder) for everything build() copies from the repo."""
+    modules = [(path, path.name) for path in shared_modules()]
+    models = [(path, path.relative_to(config.ROOT).as_posix()) for path in model_files()]
+    return modules + models
+
+
+def build(out=HERE):
+    from errors import ModelFileError
+    from utils import load_metrics, verify_model_file  # checks the models before anything is copied
+
+    metrics = load_metrics(config.METRICS_PATH)
+    for path in model_files()[1:]:
+        if path.suffix == ".tflite" and path.name not in metrics.get("artifacts", {}):
+            # Training rewrites metrics.json without the .tflite entries.
+            raise ModelFileError(f"{path}: missing or not exported from the current model "
+                                 "(run python export_model.py)")
+        verify_model_file(path, metrics)
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    # The int8 file is optional: drop a copy an earlier build left if it is gone now.
+    (out / config.TFLITE_INT8_MODEL_PATH.relative_to(config.ROOT)).unlink(missing_ok=True)
+    copied = []
+    if out != HERE:
+        copied += [(HERE / name, name) for name in APP_FILES]
+    copied += bundle_files()
+    for source, name in copied:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).unlink(missing_ok=True)
+        shutil.copyfile(source, out / name)  # a fresh 0644 file, not the 0600 of atomic writes
+    return [name for _, name in copied]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=HERE, help="app folder to fill (default: %(default)s)")
+    args = parser.parse_args(argv)
+    from errors import ModelFileError
+    try:
+        names = build(args.out)
+    except (ModelFileError, OSError) as exc:
+        sys.exit(f"error: {exc}")
+    print(f"{args.out}: " + ", ".join(names))
+
+
+if __name__ == "__main__":
+    main()

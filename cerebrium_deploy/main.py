@@ -1,0 +1,61 @@
+"""Cerebrium entrypoint (default runtime): POST .../predict calls predict(**json_body).
+
+    {"image": "<base64 PNG/JPEG or data: URL>", "preprocess": "enhanced"}
+    {"instances": ["<base64>", [[...28x28 pixels...]], ...]}
+
+The answer is the same JSON object Flask's /predict gives (a batch gives
+{"predictions": [...]}). Bad input gives {"error": {"code", "message"},
+"status_code": 400}: Cerebrium turns `status_code` into the HTTP status.
+
+The shared modules and the model are copied next to this file by
+`python cerebrium_deploy/build.py`; config.py resolves every path from its own
+location, so the model is found whatever the working directory is.
+"""
+import logging
+import os
+
+# Modules, not functions: Cerebrium serves every public function of this file
+# as an endpoint, so only predict() may be one.
+try:
+    import errors
+    import payloads
+    import utils
+except ModuleNotFoundError as exc:
+    if os.path.exists(os.path.join(os.path.dirname(__file__), "utils.py")):
+        raise
+    raise ModuleNotFoundError(f"{exc}: the shared modules are not here yet; "
+                              "run `python cerebrium_deploy/build.py` first") from exc
+
+log = logging.getLogger("cerebrium_deploy")
+
+
+def _installed_backend():
+    """The backend follows what cerebrium.toml installs. The CPU app installs LiteRT,
+    which serves the same model without TensorFlow (a smaller image, a faster cold
+    start, far less memory); a GPU app installs TensorFlow instead (see the README)."""
+    try:
+        import ai_edge_litert  # noqa: F401
+        return "litert"
+    except ImportError:
+        return "keras"
+
+
+# Loaded once per replica, when Cerebrium imports this file; every request reuses it.
+# MODEL_BACKEND in the app's environment, if set, overrides the choice.
+predictor = utils.get_predictor(backend=os.environ.get("MODEL_BACKEND") or _installed_backend())
+print(f"model {predictor.version} loaded ({predictor.backend} backend, {predictor.model_path.name})", flush=True)
+
+
+def predict(image: str | None = None, instances: list | None = None, preprocess: str = "enhanced"):
+    """One image (base64) or a batch (`instances`) -> the prediction JSON; never raises."""
+    try:
+        images, is_batch, mode = payloads.parse_json_payload(
+            {"image": image, "instances": instances, "preprocess": preprocess})
+        results = predictor.predict_images(images, mode)
+    except errors.DigitError as exc:
+        return {**exc.to_dict(), "status_code": exc.status}
+    except Exception:  # a bug on our side: log it, answer a clean 500 instead of a traceback
+        log.exception("prediction failed")
+        return {"error": {"code": "internal_error", "message": "the model could not answer this request"},
+                "status_code": 500}
+    return {"predictions": results} if is_batch else results[0]
