@@ -27,13 +27,14 @@ def negative_log_likelihood(probs, labels):
 
 def fit_temperature(probs, labels):
     """The T in [0.05, 20] that minimises held-out NLL (a grid in log T, refined twice)."""
-    lo, hi = np.log(0.05), np.log(20.0)
+    low, high = np.log(0.05), np.log(20.0)
+    lo, hi = low, high
     for _ in range(3):
         grid = np.linspace(lo, hi, 41)
         losses = [negative_log_likelihood(apply_temperature(probs, np.exp(t)), labels) for t in grid]
         best = int(np.argmin(losses))
         step = grid[1] - grid[0]
-        lo, hi = grid[best] - step, grid[best] + step
+        lo, hi = max(grid[best] - step, low), min(grid[best] + step, high)
     return float(np.exp(grid[best]))
 
 

@@ -1,0 +1,73 @@
+"""train_model.py: architecture, CLI, a --limit smoke run, atomic writes, seeds."""
+import json
+
+import numpy as np
+import pytest
+
+import train_model
+from utils import Predictor, file_md5, write_atomic
+
+
+def test_model_maps_images_to_probabilities():
+    model = train_model.build_model()
+    assert model.input_shape == (None, 28, 28, 1)
+    assert model.output_shape == (None, 10)
+    out = np.asarray(model(np.zeros((2, 28, 28, 1), np.float32), training=False))
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("argv", [["--output", "model.keras"], ["--epochs", "0"], ["--limit", "5"]])
+def test_cli_rejects_bad_arguments(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        train_model.parse_args(argv)
+    assert exc.value.code != 0
+    assert "error" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke") / "mnist_cnn.h5"
+    metrics = train_model.main(["--limit", "600", "--epochs", "1", "--seed", "7", "--output", str(out)])
+    return out, metrics
+
+
+def test_smoke_run_writes_model_metrics_and_plots(smoke_run):
+    out, metrics = smoke_run
+    on_disk = json.loads((out.parent / "metrics.json").read_text())
+    assert on_disk == metrics
+    assert on_disk["artifacts"]["mnist_cnn.h5"]["md5"] == file_md5(out)
+    assert on_disk["training"]["training_images"] == 600
+    assert set(on_disk["per_class_accuracy"]) == {str(d) for d in range(10)}
+    assert 0.05 <= on_disk["temperature"] <= 20
+    for plot in ("training_curves.png", "confusion_matrix.png"):
+        assert (out.parent / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The shared predictor accepts what training wrote, checksum included.
+    predictor = Predictor(out, backend="keras", metrics_path=out.parent / "metrics.json")
+    probs = predictor.predict_proba(np.zeros((3, 28, 28, 1), np.float32))
+    assert probs.shape == (3, 10)
+
+
+def test_same_seed_gives_same_weights(smoke_run, tmp_path):
+    out, metrics = smoke_run
+    again = train_model.main(["--limit", "600", "--epochs", "1", "--seed", "7",
+                              "--output", str(tmp_path / "mnist_cnn.h5")])
+    import keras
+    first = keras.models.load_model(out, compile=False).get_weights()
+    second = keras.models.load_model(tmp_path / "mnist_cnn.h5", compile=False).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    assert again["test_accuracy"] == metrics["test_accuracy"]
+
+
+def test_interrupted_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / "model.h5"
+    target.write_bytes(b"good model")
+
+    def broken_writer(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"half a mod")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(target, broken_writer)
+    assert target.read_bytes() == b"good model"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.h5"]
