@@ -1,0 +1,232 @@
+"""The Gradio page: draw or upload a digit, see what the model saw and how sure it is.
+
+    python gradio_interface.py               # http://127.0.0.1:7860
+    python gradio_interface.py --port 7861   # or GRADIO_SERVER_PORT=7861
+
+While you draw, the page shows the top 3 digits (gr.Label) and, beside them,
+the 28x28 image the model actually received, enlarged: most mistakes make
+sense once you see what the preprocessing made of the drawing. A blank canvas
+gets a note instead of a guess.
+
+The page also serves one API endpoint, `/predict`: the sketchpad value in, the
+label value out (an optional second argument picks the preprocessing):
+
+    from gradio_client import Client, handle_file
+    client = Client("http://127.0.0.1:7860/")
+    client.predict({"background": None, "layers": [], "composite": handle_file("digit.png")},
+                   api_name="/predict")
+    # {'label': '7', 'confidences': [{'label': '7', 'confidence': 0.99}, ...]}
+
+It works offline: no telemetry, version check, share link, web fonts or CDN
+scripts (tests/test_browser.py checks that the page requests nothing beyond
+127.0.0.1).
+"""
+import argparse
+import os
+import sys
+
+# Gradio reads this when it is imported: no telemetry and no version check
+# (both would call api.gradio.app).
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import config  # noqa: E402
+from errors import DigitError, ModelFileError  # noqa: E402
+from preprocessing import PREPROCESS_MODES, preprocess_image  # noqa: E402
+from utils import get_predictor  # noqa: E402
+
+# Preprocessing scales the digit to 20x20, so only the stroke width relative to
+# the digit's height matters. MNIST strokes are ~1/7 of the height; a brush of
+# radius 20 px draws 40 px strokes, 1/7 of a digit drawn 280 px tall on the
+# 400 px canvas.
+CANVAS_SIZE = 400
+BRUSH_RADIUS = CANVAS_SIZE // 20
+MODEL_VIEW_SCALE = 10
+
+NO_DIGIT = ("**No digit found.** The picture looks blank to the model: "
+            "draw a digit (thick, dark strokes) or upload a photo of one.")
+
+# System fonts only: a theme that names a Google Font would fetch it from the web.
+THEME = gr.themes.Default(
+    font=["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"],
+    font_mono=["ui-monospace", "Consolas", "Menlo", "monospace"],
+)
+CSS = "#model-view img { image-rendering: pixelated; }"  # keep the 28x28 pixels square
+# Gradio's sketchpad starts, and restarts after every clear, with no tool
+# selected ("select the draw tool to start"). This picks the brush as soon as
+# no tool is selected (polling ~3 s, since the reset happens a moment after the
+# clear), so drawing works at once; a tool the user picked is left alone.
+PICK_BRUSH_JS = """() => {
+  let triesLeft = 30;
+  const attempt = () => {
+    const pad = document.querySelector('#sketchpad');
+    const brush = pad && pad.querySelector('button[aria-label="Brush"]');
+    const toolPicked = pad && pad.querySelector(
+      'button[aria-label="Brush"].highlight, button[aria-label="Erase"].highlight');
+    if (brush && !toolPicked) brush.click();
+    else if (--triesLeft > 0) setTimeout(attempt, 100);
+  };
+  attempt();
+}"""
+
+
+# --- Prediction ------------------------------------------------------------------
+def picture_of(value):
+    """The image in an input value: the sketchpad's dict {"background", "layers",
+    "composite"} gives its composite (background plus strokes), else its
+    background; an upload is the image itself. None when there is nothing."""
+    if isinstance(value, dict):
+        composite = value.get("composite")
+        return composite if composite is not None else value.get("background")
+    return value
+
+
+def model_view(x):
+    """The (28, 28, 1) model input as a picture, enlarged without smoothing."""
+    pixels = (np.asarray(x)[..., 0] * 255).round().astype(np.uint8)
+    size = config.IMAGE_SIZE * MODEL_VIEW_SCALE
+    return Image.fromarray(pixels).resize((size, size), Image.NEAREST)
+
+
+def classify(image, mode):
+    """-> ({digit: probability} for all ten digits, the model input as a picture).
+
+    The picture is the very array the model is called with, not a re-rendering.
+    """
+    predictor = get_predictor()
+    x = preprocess_image(image, mode)
+    probabilities = predictor.predict_proba(x)[0]
+    label = {str(digit): float(p) for digit, p in enumerate(probabilities)}
+    return label, model_view(x)
+
+
+def predict_page(image, mode):
+    """Live handler of the page: (picture kept for the mode switch, label, model view, note)."""
+    image = picture_of(image)
+    if image is None:  # cleared: empty answer, no note
+        return None, None, None, gr.Markdown("", visible=False)
+    try:
+        label, seen = classify(image, mode)
+    except DigitError as exc:  # NoDigitFound, InvalidImage, PayloadTooLarge: say so, never guess
+        note = NO_DIGIT if exc.code == "no_digit_found" else f"**Cannot read this image:** {exc}"
+        return image, None, None, gr.Markdown(note, visible=True)
+    return image, label, seen, gr.Markdown("", visible=False)
+
+
+def predict_api(image, mode):
+    """`/predict`: the sketchpad value -> the label value. Bad input raises a
+    gr.Error, which gradio_client raises as an AppError with this message."""
+    image = picture_of(image)
+    if image is None:
+        raise gr.Error('no image: send {"background": None, "layers": [], '
+                       '"composite": handle_file("digit.png")}', print_exception=False)
+    try:
+        return classify(image, mode)[0]
+    except DigitError as exc:
+        raise gr.Error(f"{exc.code}: {exc}", print_exception=False) from None
+
+
+# --- Page ------------------------------------------------------------------------
+def example_files():
+    return [str(path) for path in sorted(config.EXAMPLES_DIR.glob("*.png"))]
+
+
+def build_demo():
+    """The page (loads the shared predictor first, so a missing model fails at start-up)."""
+    get_predictor()
+    with gr.Blocks(title="Handwritten digit classifier", analytics_enabled=False) as demo:
+        gr.Markdown("# Handwritten digit classifier\n"
+                    "Draw a digit with the mouse or a finger, or upload a photo of one. "
+                    "The model answers while you draw; on the right is the 28×28 image it "
+                    "actually received.")
+        picture = gr.State(None)  # the last drawn or uploaded picture, for the mode switch
+        with gr.Row():
+            with gr.Column(scale=3):
+                with gr.Tabs() as tabs:
+                    with gr.Tab("Draw", id="draw"):
+                        sketchpad = gr.Sketchpad(
+                            label="Draw a digit", elem_id="sketchpad", type="pil", height=480,
+                            image_mode="RGBA", canvas_size=(CANVAS_SIZE, CANVAS_SIZE),
+                            fixed_canvas=True, layers=False, transforms=(),
+                            brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"],
+                                           color_mode="fixed"),
+                            buttons=[])
+                    with gr.Tab("Upload", id="upload"):
+                        upload = gr.Image(label="Upload a photo or scan", elem_id="upload",
+                                          type="pil", image_mode=None,
+                                          sources=["upload", "clipboard"])
+                with gr.Row():
+                    mode = gr.Radio(list(PREPROCESS_MODES), value="enhanced",
+                                    label="Preprocessing", elem_id="mode",
+                                    info="enhanced: crop, centre and scale like MNIST; "
+                                         "basic: plain resize (the naive baseline)")
+                    clear = gr.Button("Clear", elem_id="clear", variant="secondary")
+            with gr.Column(scale=2):
+                label = gr.Label(num_top_classes=config.TOP_K, label="Prediction (top 3)",
+                                 elem_id="prediction")
+                note = gr.Markdown(visible=False, elem_id="note")
+                seen = gr.Image(label="What the model saw (28×28, enlarged)",
+                                elem_id="model-view", type="pil", format="png",
+                                interactive=False, buttons=[])
+        gr.Examples(example_files(), inputs=upload, label="Examples (click one)",
+                    elem_id="examples")
+
+        outputs = [picture, label, seen, note]
+        live = dict(fn=predict_page, outputs=outputs, api_visibility="private",
+                    show_progress="hidden", trigger_mode="always_last")
+        sketchpad.change(inputs=[sketchpad, mode], **live)
+        upload.change(inputs=[upload, mode], **live)
+        mode.change(inputs=[picture, mode], **live)
+        # An example lands in the upload box: show that tab.
+        upload.change(lambda value: gr.Tabs(selected="upload") if value is not None else gr.Tabs(),
+                      inputs=upload, outputs=tabs, api_visibility="private", show_progress="hidden")
+        clear.click(lambda: (None, None, None, None, None, gr.Markdown("", visible=False)),
+                    outputs=[sketchpad, upload, picture, label, seen, note],
+                    api_visibility="private", show_progress="hidden"
+                    ).then(None, js=PICK_BRUSH_JS)
+        sketchpad.clear(None, js=PICK_BRUSH_JS)  # the sketchpad's own bin button
+        # The public API: an event with no trigger on the page, so it answers
+        # with the label alone (the page's handler also returns the picture and note).
+        gr.on(triggers=[], fn=predict_api, inputs=[sketchpad, mode], outputs=label,
+              api_name="predict", api_description="Classify the digit in an image-editor value.")
+    return demo
+
+
+def launch(demo, host=None, port=None, **kwargs):
+    """Start the server with everything that reaches the internet switched off; -> local URL."""
+    _, url, _ = demo.launch(
+        server_name=host or config.GRADIO_HOST,
+        server_port=port or config.GRADIO_PORT,
+        max_file_size=config.MAX_REQUEST_BYTES,  # uploads over the limit are refused
+        # Gradio decodes images before predict_api sees them: without this, an
+        # undecodable file reaches the client as an unexplained "upstream error".
+        show_error=True,
+        share=False, ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False,
+        footer_links=["api"], theme=THEME, css=CSS, js=PICK_BRUSH_JS, **kwargs)
+    return url
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=config.GRADIO_PORT,
+                        help="port to serve on (default: GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--host", default=config.GRADIO_HOST,
+                        help="address to bind (default: GRADIO_SERVER_NAME, HOST or 127.0.0.1)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.port <= 65535:
+        parser.error(f"--port must be between 1 and 65535, got {args.port}")
+    try:
+        demo = build_demo()
+    except ModelFileError as exc:
+        sys.exit(f"error: {exc}")
+    try:
+        launch(demo, args.host, args.port)
+    except OSError as exc:  # port taken, address not available
+        sys.exit(f"error: cannot serve on {args.host}:{args.port}: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The Gradio page, served on 127.0.0.1 and called like a user's script would:
+through gradio_client's /predict with the sketchpad value."""
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+import config
+import gradio_interface
+from preprocessing import preprocess_image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    """The page running in this process on a free local port."""
+    demo = gradio_interface.build_demo()
+    url = gradio_interface.launch(demo, host="127.0.0.1", port=free_port(),
+                                  prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+def editor_value(path):
+    """What the sketchpad sends: strokes flattened into `composite`."""
+    return {"background": None, "layers": [], "composite": handle_file(str(path))}
+
+
+def save_png(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_the_page_is_served_locally(app_url):
+    assert app_url.startswith("http://127.0.0.1:")
+    with urllib.request.urlopen(app_url, timeout=30) as response:
+        assert response.status == 200
+        assert "Handwritten digit classifier" in response.read().decode()
+
+
+def test_predict_reads_mnist_digits(client, tmp_path, digit_pngs):
+    from utils import get_predictor
+    predictor = get_predictor()
+    correct = 0
+    for i, (png, label) in enumerate(digit_pngs):
+        answer = client.predict(editor_value(save_png(tmp_path, f"{i}.png", png)), api_name="/predict")
+        expected = predictor.predict_images([png], "enhanced")[0]
+        # The page answers with the shared predictor: same top class, same top-3 probabilities.
+        assert answer["label"] == str(expected["prediction"])
+        assert [c["label"] for c in answer["confidences"]] == [str(t["digit"]) for t in expected["top_k"]]
+        for got, want in zip(answer["confidences"], expected["top_k"]):
+            assert got["confidence"] == pytest.approx(want["probability"], abs=1e-5)
+        correct += answer["label"] == str(label)
+    assert correct >= len(digit_pngs) - 1, f"only {correct}/{len(digit_pngs)} MNIST test digits right"
+
+
+def test_top_three_are_sorted_probabilities(client, tmp_path, digit_pngs):
+    png, _ = digit_pngs[0]
+    answer = client.predict(editor_value(save_png(tmp_path, "d.png", png)), api_name="/predict")
+    confidences = [c["confidence"] for c in answer["confidences"]]
+    assert len(confidences) == config.TOP_K
+    assert confidences == sorted(confidences, reverse=True)
+    assert 0 < sum(confidences) <= 1 + 1e-6
+
+
+@pytest.mark.parametrize("canvas", ["transparent", "white"])
+def test_blank_canvas_gets_a_clear_message(client, tmp_path, canvas):
+    # An untouched sketchpad exports transparent pixels; a scanned blank page is white.
+    colour = (0, 0, 0, 0) if canvas == "transparent" else (255, 255, 255, 255)
+    path = tmp_path / "blank.png"
+    Image.new("RGBA", (400, 400), colour).save(path)
+    with pytest.raises(AppError, match="no_digit_found: no digit found"):
+        client.predict(editor_value(path), api_name="/predict")
+
+
+def test_no_image_at_all_says_what_to_send(client):
+    with pytest.raises(AppError, match="no image"):
+        client.predict({"background": None, "layers": [], "composite": None}, api_name="/predict")
+
+
+def test_undecodable_file_is_refused_clearly(client, tmp_path):
+    path = save_png(tmp_path, "broken.png", b"\x89PNG\r\n\x1a\n not really a png")
+    with pytest.raises(AppError, match="cannot identify image file"):
+        client.predict(editor_value(path), api_name="/predict")
+
+
+def test_upload_over_the_size_limit_is_refused(client, tmp_path):
+    path = save_png(tmp_path, "huge.png", b"\x89PNG\r\n\x1a\n" + bytes(config.MAX_REQUEST_BYTES))
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):
+        client.predict(editor_value(path), api_name="/predict")
+
+
+def test_background_alone_is_read(client, tmp_path, digit_pngs):
+    # An upload without strokes: the editor value carries only a background.
+    png, label = digit_pngs[0]
+    value = {"background": handle_file(str(save_png(tmp_path, "bg.png", png))), "layers": [], "composite": None}
+    assert client.predict(value, api_name="/predict")["label"] == str(label)
+
+
+def test_preprocessing_mode_is_an_optional_argument(client, tmp_path, digit_pngs):
+    path = save_png(tmp_path, "d.png", digit_pngs[0][0])
+    assert client.predict(editor_value(path), "basic", api_name="/predict")["confidences"]
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict(editor_value(path), "fancy", api_name="/predict")
+
+
+def test_examples_are_read_as_their_file_names_say():
+    files = gradio_interface.example_files()
+    assert len(files) >= 3
+    for path in files:
+        digit = re.search(r"_(\d)\.png$", path)
+        assert digit, f"{path}: example names end in _<digit>.png"
+        label, _ = gradio_interface.classify(Image.open(path), "enhanced")
+        assert max(label, key=label.get) == digit.group(1), path
+
+
+def test_page_shows_the_image_the_model_received(digit_pngs):
+    png, label = digit_pngs[3]
+    image = Image.open(io.BytesIO(png))
+    value = {"background": None, "layers": [], "composite": image}
+    kept, answer, seen, note = gradio_interface.predict_page(value, "enhanced")
+    assert kept is image and max(answer, key=answer.get) == str(label)
+    assert note.visible is False
+    # The picture is the model input itself, each pixel a 10x10 square.
+    x = preprocess_image(image, "enhanced")[..., 0]
+    assert seen.size == (280, 280)
+    assert np.array_equal(np.asarray(seen)[::10, ::10], (x * 255).round().astype(np.uint8))
+
+
+def test_page_notes_a_blank_canvas_instead_of_guessing():
+    blank = Image.new("RGBA", (400, 400), (0, 0, 0, 0))
+    _, answer, seen, note = gradio_interface.predict_page({"background": None, "layers": [],
+                                                           "composite": blank}, "enhanced")
+    assert answer is None and seen is None
+    assert note.visible is True and "No digit found" in note.value
+
+
+def test_script_serves_on_the_port_from_the_environment():
+    """`python gradio_interface.py` with GRADIO_SERVER_PORT prints and serves that local URL."""
+    port = free_port()
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "gradio_interface.py"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        output = []
+        for line in proc.stdout:  # ends if the script exits; pytest-timeout guards a hang
+            output.append(line)
+            if url in line:
+                break
+        assert url in "".join(output), f"the script never printed {url}:\n{''.join(output)[-2000:]}"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_script_rejects_a_bad_port():
+    result = subprocess.run([sys.executable, "gradio_interface.py", "--port", "70000"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "--port must be between 1 and 65535" in result.stderr
