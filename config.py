@@ -21,6 +21,7 @@ USPS_PATH = DATA_DIR / "usps" / "data.npz"
 MODELS_DIR = ROOT / "models"
 REPORTS_DIR = ROOT / "reports"
 EXAMPLES_DIR = ROOT / "examples"
+BENCHMARK_RESULTS_DIR = ROOT / "benchmarks" / "results"
 
 KERAS_MODEL_PATH = MODELS_DIR / "mnist_cnn.h5"
 TFLITE_MODEL_PATH = MODELS_DIR / "mnist_cnn.tflite"
@@ -65,7 +66,19 @@ AUG_ZOOM = 0.10
 HOST = _env("HOST", "127.0.0.1")
 PORT = _env("PORT", 5000, int)
 GRADIO_PORT = _env("GRADIO_SERVER_PORT", 7860, int)
+GRADIO_HOST = _env("GRADIO_SERVER_NAME", HOST)   # Gradio's own variable names
 MAX_REQUEST_BYTES = _env("MAX_REQUEST_BYTES", 8 * 1024 * 1024, int)
 MAX_IMAGE_PIXELS = _env("MAX_IMAGE_PIXELS", 4096 * 4096, int)   # decompression-bomb guard
 MAX_BATCH_SIZE = _env("MAX_BATCH_SIZE", 256, int)
+# The litert backend: CPU threads for a batch (single images always use one), and
+# the chunks it runs batches in. Per-image cost is flat from ~4 images up, and
+# chunks of 32 keep its buffers at ~5 MB instead of ~40 MB for 256 float images.
+LITERT_THREADS = _env("LITERT_THREADS", min(2, os.cpu_count() or 1), int)
+LITERT_BATCH_CHUNK = _env("LITERT_BATCH_CHUNK", 32, int)
 TOP_K = 3
+# The REST API's production WSGI server (flask_deploy.py): `gunicorn` (POSIX,
+# one model per worker process) or `waitress` (threads in one process, any OS).
+WSGI_SERVER = _env("WSGI_SERVER", "gunicorn").lower()
+WSGI_WORKERS = _env("WSGI_WORKERS", 2, int)       # gunicorn processes, each loads the model once
+WSGI_THREADS = _env("WSGI_THREADS", 4, int)       # threads per process
+WSGI_TIMEOUT_S = _env("WSGI_TIMEOUT_S", 120, int)  # a worker silent this long is restarted (covers model loading)
