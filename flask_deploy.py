@@ -1,0 +1,202 @@
+"""Serve the digit classifier as a REST API.
+
+    python flask_deploy.py                          # http://127.0.0.1:5000, production server
+    curl -F image=@digit.png http://127.0.0.1:5000/predict
+
+`create_app()` builds the Flask app (tests and WSGI servers import it) with the
+shared predictor loaded once; `main()` runs it behind a production WSGI server
+(gunicorn, or waitress where gunicorn cannot run) unless --debug asks for
+Flask's development server. Every mistake a client can make is answered with
+JSON {"error": {"code", "message"}} and a 4xx status; only a bug on our side
+is a 500.
+"""
+import argparse
+import io
+import json
+import socket
+import sys
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+import config
+from errors import DigitError, InvalidInput, ModelFileError, PayloadTooLarge, UnsupportedMediaType
+from openapi_spec import build_spec
+from payloads import parse_json_payload
+from utils import get_predictor, load_metrics, verify_model_file
+
+ACCEPTED_TYPES = "multipart/form-data (file in field \"image\"), image/* or application/json"
+# Werkzeug's HTTP errors mapped onto the codes our own errors use.
+_HTTP_CODES = {400: InvalidInput.code, 413: PayloadTooLarge.code, 415: UnsupportedMediaType.code}
+
+
+def read_predict_request():
+    """The /predict body in whichever form it came -> (images, is_batch, preprocess)."""
+    query_mode = request.args.get("preprocess")
+    mimetype = request.mimetype
+    if mimetype == "multipart/form-data":
+        upload = request.files.get("image")
+        if upload is None:
+            raise InvalidInput('multipart requests must carry the image file in the field "image"')
+        return [upload.read()], False, request.form.get("preprocess", query_mode)
+    if mimetype.startswith("image/"):
+        return [request.get_data(cache=False)], False, query_mode
+    if request.is_json:
+        try:
+            payload = json.loads(request.get_data(cache=False))
+        except (ValueError, RecursionError) as exc:  # bad syntax, bad UTF-8, absurd nesting
+            raise InvalidInput(f"the body is not valid JSON ({exc.__class__.__name__})") from None
+        if isinstance(payload, dict) and "preprocess" not in payload and query_mode is not None:
+            payload = {**payload, "preprocess": query_mode}
+        return parse_json_payload(payload)
+    raise UnsupportedMediaType(f"Content-Type {mimetype or '(none)'!r} is not supported; "
+                               f"send {ACCEPTED_TYPES}")
+
+
+def limit_streamed_bodies(wsgi_app, limit):
+    """WSGI middleware for bodies sent without Content-Length (chunked uploads).
+
+    Werkzeug silently cuts such a body off at MAX_CONTENT_LENGTH, so one byte too
+    many would be parsed as a truncated image (400) instead of refused (413).
+    Read it here, up to one byte past the limit, and give it a Content-Length:
+    Werkzeug then refuses an oversized one with 413 like any other."""
+    def middleware(environ, start_response):
+        if environ.get("wsgi.input_terminated") and not environ.get("CONTENT_LENGTH"):
+            body = environ["wsgi.input"].read(limit + 1)
+            environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)  # now it is a plain body of known length
+        return wsgi_app(environ, start_response)
+    return middleware
+
+
+def create_app(predictor=None):
+    """The Flask app. `predictor` defaults to the shared one, loaded here, once."""
+    predictor = get_predictor() if predictor is None else predictor
+    app = Flask(__name__)
+    # Werkzeug refuses bigger bodies (413) before reading them, raw and chunked ones included.
+    app.config["MAX_CONTENT_LENGTH"] = config.MAX_REQUEST_BYTES
+    app.wsgi_app = limit_streamed_bodies(app.wsgi_app, config.MAX_REQUEST_BYTES)
+    app.json.sort_keys = False
+    spec = build_spec(predictor.version)
+
+    @app.post("/predict")
+    def predict():
+        images, is_batch, preprocess = read_predict_request()
+        results = predictor.predict_images(images, preprocess)
+        return {"predictions": results} if is_batch else results[0]
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok", "model_version": predictor.version}
+
+    @app.get("/openapi.json")
+    def openapi():
+        return spec
+
+    @app.errorhandler(DigitError)
+    def client_error(exc):
+        return jsonify(exc.to_dict()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        # Keep Werkzeug's status and headers (e.g. Allow on 405), answer JSON.
+        response = exc.get_response()
+        code = _HTTP_CODES.get(exc.code) or exc.name.lower().replace(" ", "_")
+        message = (f"the request body is over the {config.MAX_REQUEST_BYTES}-byte limit"
+                   if exc.code == 413 else exc.description)
+        response.data = app.json.dumps({"error": {"code": code, "message": message}})
+        response.content_type = "application/json"
+        return response
+
+    @app.errorhandler(Exception)
+    def server_error(exc):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify({"error": {"code": "internal_error",
+                                  "message": "the server failed to answer; this is a bug on our side"}}), 500
+
+    return app
+
+
+# --- Production servers -------------------------------------------------------------
+def serve_gunicorn(host, port, workers, threads):
+    """gunicorn: `workers` processes with `threads` threads each; each worker
+    builds its own app (and model) after the fork, TensorFlow is not fork-safe."""
+    from gunicorn.app.base import BaseApplication
+
+    class DigitServer(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
+            # Few connections per worker: otherwise one worker can grab every keep-alive
+            # connection while the other idles (seen with 16 clients on 2 workers). At
+            # the cap a worker stops accepting and closes, rather than keeps, a finished
+            # connection, so clients reconnect to whichever worker has room.
+            self.cfg.set("worker_connections", 2 * threads)
+            self.cfg.set("timeout", config.WSGI_TIMEOUT_S)
+            self.cfg.set("accesslog", None)
+
+        def load(self):
+            return create_app()
+
+    DigitServer().run()
+
+
+def serve_waitress(host, port, threads):
+    """waitress: one process, one model, `threads` threads (works on any OS)."""
+    import waitress
+    # Bodies a little over the limit still reach Flask, which answers a JSON 413;
+    # waitress itself refuses anything absurd before buffering it.
+    waitress.serve(create_app(), host=host, port=port, threads=threads,
+                   max_request_body_size=2 * config.MAX_REQUEST_BYTES, ident=None)
+
+
+def ensure_port_free(host, port):
+    """Bind and release (host, port) now, so a taken port is reported in one line
+    before any model is loaded, instead of after gunicorn's retries."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Serve the digit classifier REST API.")
+    parser.add_argument("--host", default=config.HOST, help="interface to bind (env HOST; default %(default)s)")
+    parser.add_argument("--port", type=int, default=config.PORT, help="port (env PORT; default %(default)s)")
+    parser.add_argument("--debug", action="store_true",
+                        help="Flask's development server with its debugger (never in production)")
+    args = parser.parse_args(argv)
+    if not 0 < args.port < 65536:
+        parser.error(f"--port must be 1-65535, got {args.port}")
+    if config.WSGI_SERVER not in ("gunicorn", "waitress"):
+        parser.error(f"WSGI_SERVER must be gunicorn or waitress, got {config.WSGI_SERVER!r}")
+    try:  # fail fast with a clear message, before any worker starts
+        verify_model_file(config.MODEL_PATH, load_metrics())
+        ensure_port_free(args.host, args.port)
+    except ModelFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # port taken, unknown host, address not available
+        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+
+    print(f"Serving on http://{args.host}:{args.port} (backend {config.MODEL_BACKEND}, "
+          f"{'Flask debug server' if args.debug else config.WSGI_SERVER})", file=sys.stderr, flush=True)
+    try:
+        if args.debug:
+            # No reloader: it would run this script again in a child and load the model twice.
+            create_app().run(host=args.host, port=args.port, debug=True, use_reloader=False)
+        elif config.WSGI_SERVER == "gunicorn":
+            serve_gunicorn(args.host, args.port, config.WSGI_WORKERS, config.WSGI_THREADS)
+        else:
+            serve_waitress(args.host, args.port, config.WSGI_THREADS)
+    except OSError as exc:  # port taken, address not available
+        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Requests the REST API must answer, shared by the test-client and real-server tests.
+
+Each case is (name, method, path, headers, body, expected statuses, expected
+error code or None). Bodies are plain bytes so Flask's test client and
+`requests` send exactly the same thing.
+"""
+import base64
+import functools
+import io
+import json
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+import config
+
+BOUNDARY = "testboundary"
+MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
+
+
+def multipart(fields):
+    """{name: bytes (sent as a file) or str (a plain field)} -> a multipart body."""
+    parts = []
+    for name, value in fields.items():
+        if isinstance(value, bytes):
+            head = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"; filename="x.png"\r\n'
+                    "Content-Type: application/octet-stream\r\n\r\n")
+            parts.append(head.encode() + value + b"\r\n")
+        else:
+            parts.append(f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+                         .encode())
+    return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+
+
+def png_bytes(array, mode=None):
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(array, dtype=np.uint8), mode=mode).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@functools.lru_cache(maxsize=None)
+def png_bomb(side=30000):
+    """A valid 1-bit PNG of side x side pixels (900 M for 30000): ~110 kB on the wire,
+    gigabytes once decoded. Written chunk by chunk so building it costs no memory."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" * (1 + (side + 7) // 8)  # filter byte + packed bits
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def bad_requests():
+    """The bad-input corpus: every client mistake and the answer it must get."""
+    png = png_bytes(np.full((28, 28), 255))  # a valid image of blank paper
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255  # a "1", so that only the mistake under test is wrong
+    good_png = png_bytes(digit)
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><text x="5" y="20">7</text></svg>'
+    text = b"this is a text file, not an image\n"
+    pixels_27 = [[0] * 28 for _ in range(27)]
+    nan_pixels = json.dumps({"pixels": [[0] * 28 for _ in range(27)] + [[0] * 27 + [float("nan")]]})
+    over_limit = config.MAX_REQUEST_BYTES + 1
+    image = {"Content-Type": "image/png"}
+    as_json = {"Content-Type": "application/json"}
+    form = {"Content-Type": MULTIPART}
+    post = "POST"
+    return [
+        # (name, method, path, headers, body, statuses, code)
+        ("empty raw body", post, "/predict", image, b"", {400}, "invalid_image"),
+        ("empty body, no content type", post, "/predict", {}, b"", {415}, "unsupported_media_type"),
+        ("empty JSON body", post, "/predict", as_json, b"", {400}, "invalid_input"),
+        ("truncated PNG", post, "/predict", image, good_png[:len(good_png) // 2], {400}, "invalid_image"),
+        ("truncated PNG upload", post, "/predict", form, multipart({"image": good_png[:40]}), {400}, "invalid_image"),
+        ("text file as image/png", post, "/predict", image, text, {400}, "invalid_image"),
+        ("text file upload", post, "/predict", form, multipart({"image": text}), {400}, "invalid_image"),
+        ("text/plain body", post, "/predict", {"Content-Type": "text/plain"}, text, {415}, "unsupported_media_type"),
+        ("form-urlencoded body", post, "/predict", {"Content-Type": "application/x-www-form-urlencoded"},
+         b"image=abc", {415}, "unsupported_media_type"),
+        ("SVG body", post, "/predict", {"Content-Type": "image/svg+xml"}, svg, {400, 415}, None),
+        ("SVG upload", post, "/predict", form, multipart({"image": svg}), {400, 415}, None),
+        ("30000x30000 PNG bomb", post, "/predict", image, png_bomb(), {400, 413}, None),
+        ("30000x30000 PNG bomb upload", post, "/predict", form, multipart({"image": png_bomb()}), {400, 413}, None),
+        ("blank white image", post, "/predict", image, png, {400}, "no_digit_found"),
+        ("upload without the image field", post, "/predict", form, multipart({"file": good_png}), {400},
+         "invalid_input"),
+        ("image sent as a text field", post, "/predict", form, multipart({"image": "abc"}), {400}, "invalid_input"),
+        ("unknown preprocess (form)", post, "/predict", form, multipart({"image": good_png, "preprocess": "x"}),
+         {400}, "invalid_input"),
+        ("unknown preprocess (query)", post, "/predict?preprocess=fancy", image, good_png, {400}, "invalid_input"),
+        ("malformed JSON", post, "/predict", as_json, b'{"image": ', {400}, "invalid_input"),
+        ("invalid UTF-8 JSON", post, "/predict", as_json, b'{"image": "\xff\xfe"}', {400}, "invalid_input"),
+        ("deeply nested JSON", post, "/predict", as_json, b"[" * 100000 + b"]" * 100000, {400}, "invalid_input"),
+        ("JSON array", post, "/predict", as_json, b"[1, 2, 3]", {400}, "invalid_input"),
+        ("JSON without a known key", post, "/predict", as_json, b'{"img": "abc"}', {400}, "invalid_input"),
+        ("JSON with two keys", post, "/predict", as_json,
+         json.dumps({"image": base64.b64encode(good_png).decode(), "pixels": digit.tolist()}).encode(),
+         {400}, "invalid_input"),
+        ("base64 garbage", post, "/predict", as_json, b'{"image": "not base64 at all!!"}', {400}, "invalid_input"),
+        ("base64 of a text file", post, "/predict", as_json,
+         json.dumps({"image": base64.b64encode(text).decode()}).encode(), {400}, "invalid_image"),
+        ("27x28 pixels", post, "/predict", as_json, json.dumps({"pixels": pixels_27}).encode(), {400},
+         "invalid_input"),
+        ("NaN in pixels", post, "/predict", as_json, nan_pixels.encode(), {400}, "invalid_input"),
+        ("pixels over 255", post, "/predict", as_json,
+         json.dumps({"pixels": [[300] * 28] * 28}).encode(), {400}, "invalid_input"),
+        ("strings in pixels", post, "/predict", as_json,
+         json.dumps({"pixels": [["0"] * 28] * 28}).encode(), {400}, "invalid_input"),
+        ("empty batch", post, "/predict", as_json, b'{"instances": []}', {400}, "invalid_input"),
+        ("batch over the limit", post, "/predict", as_json,
+         json.dumps({"instances": [digit.tolist()] * (config.MAX_BATCH_SIZE + 1)}).encode(), {413},
+         "payload_too_large"),
+        ("batch with one bad instance", post, "/predict", as_json,
+         json.dumps({"instances": [digit.tolist(), "%%%"]}).encode(), {400}, "invalid_input"),
+        ("huge JSON", post, "/predict", as_json,
+         b'{"image": "' + b"A" * over_limit + b'"}', {413}, "payload_too_large"),
+        ("huge raw body", post, "/predict", image, b"\x89PNG" + b"\0" * over_limit, {413}, "payload_too_large"),
+        ("huge upload", post, "/predict", form, multipart({"image": b"\0" * over_limit}), {413},
+         "payload_too_large"),
+        ("GET /predict", "GET", "/predict", {}, b"", {405}, "method_not_allowed"),
+        ("POST /health", post, "/health", as_json, b"{}", {405}, "method_not_allowed"),
+        ("unknown URL", "GET", "/no-such-page", {}, b"", {404}, "not_found"),
+    ]
