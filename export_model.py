@@ -1,0 +1,141 @@
+"""Export the Keras model to LiteRT: a float32 and a full-integer int8 .tflite.
+
+    python export_model.py                    # models/mnist_cnn.h5 -> models/mnist_cnn.tflite,
+                                              # models/mnist_cnn_int8.tflite, models/metrics.json
+    python export_model.py --model /tmp/run/mnist_cnn.h5   # the files land beside that model
+
+The story:
+1. Export the Keras model as a SavedModel and convert that (`from_keras_model`
+   is unreliable with Keras 3 models, and a traced function keeps the weights as
+   resource variables; the SavedModel route freezes them into the file).
+2. Convert twice: plain float32, and full-integer int8 whose activation ranges
+   come from a sample of the *training* images (never the test set).
+3. Check both candidates on the whole MNIST test set before either lands: the
+   float file must give the Keras probabilities to 1e-4 (after the same
+   temperature scaling), the int8 file must lose at most 0.1 percentage point of
+   accuracy against the float one. A failed check writes nothing.
+4. Write the files atomically and record md5, size and test accuracy of each in
+   metrics.json's "artifacts" map (the predictor serves only files it finds
+   there), plus the md5 of the .h5 they came from, so stale exports are noticed.
+
+Run it again whenever train_model.py writes a new .h5: training rewrites
+metrics.json without the .tflite entries.
+"""
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+import config  # noqa: E402
+from calibration import apply_temperature  # noqa: E402
+from errors import ModelFileError  # noqa: E402
+from load_mnist_local import MnistFileError, load_data  # noqa: E402
+from utils import _RUNNERS, file_md5, load_metrics, verify_model_file, write_atomic, write_json_atomic  # noqa: E402
+
+REPRESENTATIVE_IMAGES = 1000     # training images that calibrate the int8 activation ranges
+MAX_FLOAT_DIFF = 1e-4            # float .tflite vs Keras, calibrated probabilities
+MAX_INT8_ACCURACY_DROP = 0.001   # int8 vs float .tflite: 0.1 percentage point
+
+
+def convert(model, x_fit, quantize):
+    """The .tflite bytes of `model`: float32, or int8 weights and activations."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as saved_model:
+        model.export(saved_model, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+        if quantize:
+            rng = np.random.default_rng(config.SEED)
+            sample = x_fit[rng.choice(len(x_fit), REPRESENTATIVE_IMAGES, replace=False)]
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([image[None]] for image in sample)
+            # Int8 kernels only: conversion fails rather than silently keeping a float op.
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            # Input and output stay float32: the converter adds one Quantize op after
+            # the input and one Dequantize op before the output, with the scales it
+            # calibrated. Why: both .tflite files then take the same [0, 1] floats and
+            # return the same probabilities, so the predictor has one code path and
+            # copies no quantisation parameters; int8 input would gain nothing (the
+            # input scale maps [0, 1] onto 256 steps, exactly the pixels' 256 grey
+            # levels), and the two extra ops touch 794 numbers, nothing next to the
+            # convolutions.
+            converter.inference_input_type = tf.float32
+            converter.inference_output_type = tf.float32
+        return converter.convert()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", type=Path, default=config.KERAS_MODEL_PATH,
+                   help="the .h5 to export; the .tflite files and metrics.json are beside it")
+    args = p.parse_args(argv)
+    keras_path = args.model
+    metrics_path = keras_path.parent / config.METRICS_PATH.name
+    float_path = keras_path.parent / config.TFLITE_MODEL_PATH.name
+    int8_path = keras_path.parent / config.TFLITE_INT8_MODEL_PATH.name
+    try:
+        (x_train, _), (x_test, y_test) = load_data()
+        metrics = load_metrics(metrics_path)
+        source_md5 = verify_model_file(keras_path, metrics)
+    except (MnistFileError, ModelFileError) as exc:
+        sys.exit(f"error: {exc}")
+    temperature = float(metrics.get("temperature", 1.0))
+    x_fit = (x_train[:-config.VALIDATION_SIZE].astype(np.float32) / 255.0)[..., None]
+    x_test = (x_test.astype(np.float32) / 255.0)[..., None]
+
+    def evaluate(backend, path):
+        """Calibrated test-set probabilities through the predictor's own runner, and accuracy."""
+        probs = apply_temperature(_RUNNERS[backend](path)(x_test), temperature)
+        return probs, float((probs.argmax(axis=1) == y_test).mean())
+
+    import keras
+    model = keras.models.load_model(keras_path, compile=False)
+    keras_probs, keras_acc = evaluate("keras", keras_path)
+    print(f"keras        {keras_path.name}: test accuracy {keras_acc:.2%}")
+
+    # 1-3. Convert both, check both; nothing is written unless both pass.
+    contents, found = {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for path, quantize in ((float_path, False), (int8_path, True)):
+            contents[path] = convert(model, x_fit, quantize)
+            (Path(tmp) / path.name).write_bytes(contents[path])
+            found[path] = evaluate("litert", Path(tmp) / path.name)
+    (float_probs, float_acc), (int8_probs, int8_acc) = found[float_path], found[int8_path]
+    max_diff = float(np.abs(float_probs - keras_probs).max())
+    agreement = float((int8_probs.argmax(axis=1) == float_probs.argmax(axis=1)).mean())
+    print(f"litert float {float_path.name}: test accuracy {float_acc:.2%}, max |p - p_keras| = {max_diff:.1e}")
+    print(f"litert int8  {int8_path.name}: test accuracy {int8_acc:.2%}, argmax agreement with float {agreement:.2%}")
+    if max_diff > MAX_FLOAT_DIFF:
+        sys.exit(f"error: the float .tflite differs from Keras by {max_diff:.1e} (limit {MAX_FLOAT_DIFF:.0e});"
+                 " nothing written")
+    if float_acc - int8_acc > MAX_INT8_ACCURACY_DROP + 1e-9:
+        sys.exit(f"error: int8 loses {100 * (float_acc - int8_acc):.2f} points of accuracy"
+                 f" (limit {100 * MAX_INT8_ACCURACY_DROP:.1f}); nothing written")
+
+    # 4. The files, then the metrics that vouch for them. Re-read the metrics (they
+    # may have changed meanwhile) unless they now vouch for another .h5.
+    metrics = load_metrics(metrics_path)
+    if metrics.get("artifacts", {}).get(keras_path.name, {}).get("md5") != source_md5:
+        sys.exit(f"error: {keras_path} was replaced during the export; run it again")
+    for path, content in contents.items():
+        write_atomic(path, lambda tmp, content=content: Path(tmp).write_bytes(content))
+        metrics["artifacts"][path.name] = {"md5": file_md5(path), "size_bytes": path.stat().st_size,
+                                           "test_accuracy": round(found[path][1], 4)}
+    metrics["litert_export"] = {
+        "source": keras_path.name, "source_md5": source_md5,
+        "representative_images": REPRESENTATIVE_IMAGES,
+        "float_max_abs_diff_vs_keras": float(f"{max_diff:.2e}"),
+        "int8_argmax_agreement_vs_float": round(agreement, 4),
+    }
+    write_json_atomic(metrics_path, metrics)
+    print(f"wrote {float_path}, {int8_path} and their entries in {metrics_path}")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
