@@ -1,0 +1,268 @@
+"""How sure is the model, and how right, on digits that do not look like MNIST?
+
+Compares the two preprocessing modes, `basic` (grayscale, resize, scale) and
+`enhanced` (MNIST-style: polarity, background, crop, 20x20 box, centre of
+mass), through the shared calibrated predictor on:
+
+  (a) the MNIST test set as it is;
+  (b) MNIST test digits changed the way real inputs differ (see VARIANTS);
+  (c) USPS, scanned ZIP-code digits from another source entirely (data/usps/).
+
+For each set and mode it reports accuracy, mean confidence on correct and on
+wrong answers, and expected calibration error (ECE), and writes
+reports/confidence_comparison.{md,json,png}.
+
+    python test_model_confidence.py              # full run, a few minutes on 2 cores
+    python test_model_confidence.py --limit 300  # quick look: 300 images per set
+"""
+import argparse
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+from PIL import Image, ImageFilter  # noqa: E402
+
+import config  # noqa: E402
+from calibration import expected_calibration_error  # noqa: E402
+from errors import DigitError, ModelFileError  # noqa: E402
+from load_mnist_local import MnistFileError, load_data  # noqa: E402
+from preprocessing import PREPROCESS_MODES, preprocess_image  # noqa: E402
+from utils import Predictor, write_atomic, write_json_atomic  # noqa: E402
+
+BATCH = 1000
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--limit", type=int, default=None, help="use the first N images of each set (quick runs)")
+    p.add_argument("--output-dir", type=Path, default=config.REPORTS_DIR,
+                   help="where confidence_comparison.{md,json,png} go (default: reports/)")
+    p.add_argument("--seed", type=int, default=config.SEED, help="seed for the random transforms")
+    args = p.parse_args(argv)
+    if args.limit is not None and args.limit < 10:
+        p.error("--limit must be at least 10")
+    return args
+
+
+# --- (b) MNIST digits the way users send them -------------------------------------------
+# Every variant starts from a white-on-black MNIST test digit (uint8 28x28) and
+# returns what a user might send instead: an array, or encoded image bytes.
+def _paper(digit):
+    """Dark ink on white paper, like a drawing or a scan."""
+    return 255 - digit
+
+
+def _upscale(digit, factor):
+    return np.asarray(Image.fromarray(digit).resize((28 * factor, 28 * factor), Image.BICUBIC))
+
+
+def inverted(digit, rng):
+    return _paper(digit)
+
+
+def small_in_corner(digit, rng, canvas=224):
+    """The digit at its own small size in a random corner of a large white canvas."""
+    page = np.full((canvas, canvas), 255, np.uint8)
+    margin = rng.integers(0, 16, size=2)
+    top = margin[0] if rng.random() < 0.5 else canvas - 28 - margin[0]
+    left = margin[1] if rng.random() < 0.5 else canvas - 28 - margin[1]
+    page[top:top + 28, left:left + 28] = _paper(digit)
+    return page
+
+
+def thick_strokes(digit, rng):
+    """A felt-tip pen: every stroke 2 px wider (3x3 dilation)."""
+    return _paper(np.asarray(Image.fromarray(digit).filter(ImageFilter.MaxFilter(3))))
+
+
+def thin_strokes(digit, rng):
+    """A fine pen on a 4x larger (112x112) canvas: strokes 1 px thinner at MNIST scale
+    (a 5x5 erosion at 4x), so about half as wide as MNIST's."""
+    big = Image.fromarray(_upscale(digit, 4))
+    return _paper(np.asarray(big.filter(ImageFilter.MinFilter(5))))
+
+
+def grey_paper_photo(digit, rng):
+    """A phone photo: 3x size, grey paper lit from one side, pencil-grey ink, sensor noise."""
+    ink = _upscale(digit, 3).astype(np.float32) / 255.0
+    n = ink.shape[0]
+    angle = rng.uniform(0, 2 * np.pi)
+    y, x = np.mgrid[0:n, 0:n] / (n - 1) - 0.5
+    light = 0.5 + (x * np.cos(angle) + y * np.sin(angle))          # 0..1 across the page
+    paper = 110 + 110 * light                                       # 110 (shadow) .. 220 (lit)
+    darkness = rng.uniform(0.55, 0.8)                                # grey pencil, not black
+    photo = paper * (1 - darkness * ink) + rng.normal(0, 6, ink.shape)
+    return np.clip(photo, 0, 255).astype(np.uint8)
+
+
+def jpeg_compressed(digit, rng, quality=25):
+    """Dark on white, saved as a low-quality JPEG (bytes, decoded by the preprocessor)."""
+    buf = io.BytesIO()
+    Image.fromarray(_paper(digit)).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+VARIANTS = {
+    "inverted": inverted,
+    "small in corner": small_in_corner,
+    "thick strokes": thick_strokes,
+    "thin strokes": thin_strokes,
+    "grey paper photo": grey_paper_photo,
+    "jpeg q25": jpeg_compressed,
+}
+
+
+def load_sets(limit, seed):
+    """name -> (list of images as a user would send them, labels)."""
+    _, (x_test, y_test) = load_data()
+    x_test, y_test = x_test[:limit], y_test[:limit]
+    sets = {"MNIST test": (list(x_test), y_test)}
+    for name, make in VARIANTS.items():
+        rng = np.random.default_rng(seed)
+        sets[f"MNIST {name}"] = ([make(d, rng) for d in x_test], y_test)
+    usps = np.load(config.USPS_PATH)
+    # USPS is shuffled neither by class nor split; take a fixed random subset for --limit.
+    order = np.random.default_rng(seed).permutation(len(usps["labels"]))[:limit]
+    sets["USPS"] = (list(usps["images"][order]), usps["labels"][order].astype(np.uint8))
+    return sets
+
+
+# --- Evaluation ----------------------------------------------------------------------
+def evaluate(predictor, images, labels, mode):
+    """Accuracy, confidence and ECE of one preprocessing mode on one set.
+
+    An image the preprocessor rejects (NoDigitFound) counts as a wrong answer
+    with zero confidence: refusing is better than a confident guess, but it
+    is still not the right digit.
+    """
+    start = time.perf_counter()
+    batch, kept, rejected = [], [], 0
+    for i, image in enumerate(images):
+        try:
+            batch.append(preprocess_image(image, mode))
+            kept.append(i)
+        except DigitError:
+            rejected += 1
+    preprocess_s = time.perf_counter() - start
+    probs = np.zeros((len(images), config.NUM_CLASSES))
+    batch = np.stack(batch) if batch else np.zeros((0, 28, 28, 1), np.float32)
+    for s in range(0, len(batch), BATCH):
+        probs[kept[s:s + BATCH]] = predictor.predict_proba(batch[s:s + BATCH])
+    labels = np.asarray(labels)
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == labels) & (confidence > 0)
+    return {
+        "images": len(labels),
+        "accuracy": round(float(correct.mean()), 4),
+        "mean_confidence": round(float(confidence.mean()), 4),
+        "mean_confidence_correct": round(float(confidence[correct].mean()), 4) if correct.any() else None,
+        "mean_confidence_wrong": round(float(confidence[~correct].mean()), 4) if (~correct).any() else None,
+        "ece": round(expected_calibration_error(probs[kept], labels[kept]), 4) if kept else None,
+        "rejected_no_digit": rejected,
+        "preprocess_ms_per_image": round(1000 * preprocess_s / max(len(images), 1), 3),
+    }
+
+
+# --- Reports ---------------------------------------------------------------------------
+def _pct(value):
+    return "–" if value is None else f"{100 * value:.2f} %"
+
+
+def markdown_table(results):
+    lines = ["| set | mode | accuracy | mean conf. | conf. correct | conf. wrong | ECE | rejected | n |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, modes in results.items():
+        for mode, r in modes.items():
+            ece = "–" if r["ece"] is None else f"{r['ece']:.4f}"
+            lines.append(f"| {name} | {mode} | {_pct(r['accuracy'])} | {_pct(r['mean_confidence'])} | "
+                         f"{_pct(r['mean_confidence_correct'])} | "
+                         f"{_pct(r['mean_confidence_wrong'])} | {ece} | {r['rejected_no_digit']} | {r['images']} |")
+    return "\n".join(lines)
+
+
+def plot(results, path):
+    """Top: accuracy. Bottom: mean confidence, with accuracy as a tick (the gap is
+    miscalibration) and the mean confidence of the wrong answers as a marker."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    x = np.arange(len(names))
+    width = 0.38
+    styles = [("basic", "#b0b0b0"), ("enhanced", "#1f77b4")]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7.5), sharex=True)
+    for j, (mode, colour) in enumerate(styles):
+        pos = x + (j - 0.5) * width
+        accuracy = np.array([results[n][mode]["accuracy"] for n in names])
+        confidence = np.array([results[n][mode]["mean_confidence"] for n in names])
+        wrong = [results[n][mode]["mean_confidence_wrong"] for n in names]
+        bars = top.bar(pos, accuracy, width, color=colour, label=f"{mode} preprocessing")
+        top.bar_label(bars, labels=[f"{100 * v:.1f}" for v in accuracy], fontsize=7, padding=1)
+        bars = bottom.bar(pos, confidence, width, color=colour)
+        bottom.bar_label(bars, labels=[f"{100 * v:.1f}" for v in confidence], fontsize=7, padding=1)
+        bottom.scatter(pos, accuracy, marker="_", s=300, color="black", zorder=3,
+                       label="accuracy" if j == 0 else None)
+        bottom.scatter([p for p, w in zip(pos, wrong) if w is not None], [w for w in wrong if w is not None],
+                       marker="v", color="#d62728", zorder=3,
+                       label="mean confidence of wrong answers" if j == 0 else None)
+    top.set_title("Accuracy (%)")
+    bottom.set_title("Mean confidence of the top answer (%): calibrated means it matches accuracy")
+    for ax in (top, bottom):
+        ax.set_ylim(0, 1.12)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        ax.grid(axis="y", alpha=0.3)
+    top.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=2, fontsize=8, frameon=False)
+    bottom.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
+    bottom.set_xticks(x, [n.replace("MNIST ", "MNIST\n") for n in names], fontsize=8)
+    fig.suptitle("Same calibrated model, basic vs enhanced preprocessing")
+    fig.tight_layout()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        predictor = Predictor()
+        sets = load_sets(args.limit, args.seed)
+    except (ModelFileError, MnistFileError, OSError) as exc:
+        sys.exit(f"error: {exc}")
+    print(f"model {predictor.model_path.name} (version {predictor.version}, "
+          f"temperature {predictor.temperature:.3f}, test accuracy {predictor.metrics.get('test_accuracy')})")
+
+    results = {}
+    for name, (images, labels) in sets.items():
+        results[name] = {mode: evaluate(predictor, images, labels, mode) for mode in ("basic", "enhanced")}
+        b, e = results[name]["basic"], results[name]["enhanced"]
+        print(f"{name:24s} basic {_pct(b['accuracy']):>9s}   enhanced {_pct(e['accuracy']):>9s}"
+              f"   ({e['preprocess_ms_per_image']:.2f} ms/image enhanced)", flush=True)
+
+    table = markdown_table(results)
+    report = {
+        "model": {"file": predictor.model_path.name, "version": predictor.version,
+                  "temperature": predictor.temperature,
+                  "test_accuracy": predictor.metrics.get("test_accuracy")},
+        "limit": args.limit, "seed": args.seed, "modes": list(PREPROCESS_MODES),
+        "results": results,
+    }
+    out = args.output_dir
+    write_json_atomic(out / "confidence_comparison.json", report)
+    header = (f"# Confidence study: basic vs enhanced preprocessing\n\n"
+              f"Model `{predictor.model_path.name}` (version {predictor.version}, calibration "
+              f"temperature {predictor.temperature:.3f}). Produced by `python test_model_confidence.py"
+              f"{'' if args.limit is None else f' --limit {args.limit}'}`.\n\n")
+    write_atomic(out / "confidence_comparison.md",
+                 lambda tmp: Path(tmp).write_text(header + table + "\n"))
+    plot(results, out / "confidence_comparison.png")
+    print("\n" + table)
+    print(f"\nwrote {out / 'confidence_comparison.md'}, .json and .png")
+
+
+if __name__ == "__main__":
+    main()

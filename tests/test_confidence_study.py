@@ -1,0 +1,67 @@
+"""test_model_confidence.py: a quick run (--limit) writes a complete, consistent report."""
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import test_model_confidence as study
+
+SETS = ["MNIST test"] + [f"MNIST {name}" for name in study.VARIANTS] + ["USPS"]
+METRICS = {"images", "accuracy", "mean_confidence", "mean_confidence_correct", "mean_confidence_wrong", "ece",
+           "rejected_no_digit", "preprocess_ms_per_image"}
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    study.main(["--limit", "60", "--output-dir", str(out)])
+    return out
+
+
+def test_json_has_every_set_and_mode(report_dir):
+    report = json.loads((report_dir / "confidence_comparison.json").read_text())
+    assert report["limit"] == 60
+    assert list(report["results"]) == SETS
+    for name in SETS:
+        for mode in ("basic", "enhanced"):
+            r = report["results"][name][mode]
+            assert set(r) == METRICS
+            assert r["images"] == 60
+            assert 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r["ece"] <= 1.0
+            for key in ("mean_confidence_correct", "mean_confidence_wrong"):
+                assert r[key] is None or 0.0 <= r[key] <= 1.0
+
+
+def test_enhanced_rescues_digits_that_do_not_look_like_mnist(report_dir):
+    results = json.loads((report_dir / "confidence_comparison.json").read_text())["results"]
+    for name in ["MNIST inverted", "MNIST small in corner", "MNIST grey paper photo"]:
+        assert results[name]["enhanced"]["accuracy"] > results[name]["basic"]["accuracy"] + 0.3
+
+
+def test_markdown_table_and_figure(report_dir):
+    table = (report_dir / "confidence_comparison.md").read_text()
+    assert "--limit 60" in table
+    for name in SETS:
+        assert f"| {name} | basic |" in table and f"| {name} | enhanced |" in table
+    with Image.open(report_dir / "confidence_comparison.png") as figure:
+        assert figure.format == "PNG" and figure.width > 600
+
+
+def test_variants_look_like_what_users_send():
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255
+    rng = np.random.default_rng(0)
+    for name, make in study.VARIANTS.items():
+        image = make(digit, rng)
+        if isinstance(image, bytes):
+            image = np.asarray(Image.open(io.BytesIO(image)))
+        # Dark ink on lighter paper, the way people write.
+        assert np.median(image) > image.min() + 60, name
+
+
+def test_bad_limit_is_a_usage_error():
+    with pytest.raises(SystemExit) as info:
+        study.parse_args(["--limit", "3"])
+    assert info.value.code == 2
