@@ -12,16 +12,15 @@ verified, and written atomically (temp file, then rename).
 """
 import gzip
 import hashlib
-import os
 import struct
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 import config
+from utils import write_atomic
 
 # IDX magic numbers: 0x0000 0x08 (unsigned byte) then the number of dimensions.
 _IDX_MAGIC = {1: 0x00000801, 3: 0x00000803}
@@ -80,10 +79,7 @@ def download(name, mirrors=None, directory=None):
         if hashlib.md5(content).hexdigest() != config.MNIST_FILES[name]:
             errors.append(f"{url}: checksum mismatch")
             continue
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, directory / name)
+        write_atomic(directory / name, lambda tmp: Path(tmp).write_bytes(blob))
         return directory / name
     raise MnistFileError(f"{name}: no mirror served a valid copy: " + "; ".join(errors or ["MNIST_MIRRORS is empty"]))
 
@@ -105,11 +101,6 @@ def load_data(directory=None):
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise MnistFileError("image and label counts differ")
     return (x_train, y_train), (x_test, y_test)
-
-
-def data_checksums():
-    """The verified content md5 of each file, recorded in metrics.json."""
-    return dict(config.MNIST_FILES)
 
 
 if __name__ == "__main__":

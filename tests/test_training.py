@@ -70,4 +70,7 @@ def test_interrupted_write_keeps_the_old_file(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         write_atomic(target, broken_writer)
     assert target.read_bytes() == b"good model"
+    write_atomic(target, lambda tmp: open(tmp, "wb").write(b"new model"))
+    assert target.read_bytes() == b"new model"
+    assert target.stat().st_mode & 0o044, "readable by group/others like a plain open()"
     assert [p.name for p in tmp_path.iterdir()] == ["model.h5"]
