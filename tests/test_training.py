@@ -24,6 +24,17 @@ def test_cli_rejects_bad_arguments(argv, capsys):
     assert "error" in capsys.readouterr().err
 
 
+
+def test_train_dataset_batches_without_the_autotuner():
+    # The autotuner thread stalled one epoch end in three by ~30 s (see make_train_dataset).
+    x, y = np.zeros((300, 28, 28, 1), np.float32), np.arange(300) % 10
+    ds = train_model.make_train_dataset(x, y, batch_size=128, seed=0)
+    assert ds.options().autotune.enabled is False
+    batches = list(ds)
+    assert [len(b[1]) for b in batches] == [128, 128, 44]
+    assert sorted(np.concatenate([b[1] for b in batches]).tolist()) == sorted(y.tolist())
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke") / "mnist_cnn.h5"
