@@ -26,13 +26,27 @@ BENCHMARK_RESULTS_DIR = ROOT / "benchmarks" / "results"
 KERAS_MODEL_PATH = MODELS_DIR / "mnist_cnn.h5"
 TFLITE_MODEL_PATH = MODELS_DIR / "mnist_cnn.tflite"
 TFLITE_INT8_MODEL_PATH = MODELS_DIR / "mnist_cnn_int8.tflite"
-METRICS_PATH = Path(_env("METRICS_PATH", MODELS_DIR / "metrics.json"))
+METRICS_FILENAME = "metrics.json"
+# Smoke runs (train_model.py --quick / --limit) write here, never over the committed model.
+RUNS_DIR = ROOT / "runs"
 
-# Which file and which runtime serve predictions. `keras` runs the .h5 (CPU or
-# GPU); `litert` runs a .tflite file on the CPU.
+# Every servable file, under the name benchmarks and docs use: (runtime, file).
+# `keras` runs the .h5 (CPU or GPU); `litert` runs a .tflite file on the CPU.
+MODEL_VARIANTS = {
+    "keras": ("keras", KERAS_MODEL_PATH),
+    "litert": ("litert", TFLITE_MODEL_PATH),
+    "litert-int8": ("litert", TFLITE_INT8_MODEL_PATH),   # MODEL_BACKEND=litert MODEL_PATH=<this>
+}
+# The file each runtime (MODEL_BACKEND) serves unless MODEL_PATH says otherwise.
+BACKEND_MODEL_FILES = {name: path for name, (backend, path) in MODEL_VARIANTS.items() if name == backend}
+BACKEND_SUFFIXES = {"keras": ".h5", "litert": ".tflite"}
 MODEL_BACKEND = _env("MODEL_BACKEND", "keras").lower()
-_DEFAULT_MODEL = TFLITE_MODEL_PATH if MODEL_BACKEND == "litert" else KERAS_MODEL_PATH
-MODEL_PATH = Path(_env("MODEL_PATH", _DEFAULT_MODEL))
+MODEL_PATH = Path(_env("MODEL_PATH", BACKEND_MODEL_FILES.get(MODEL_BACKEND, KERAS_MODEL_PATH)))
+# The metrics file that vouches for the model: beside it unless set.
+METRICS_PATH = Path(_env("METRICS_PATH", MODEL_PATH.parent / METRICS_FILENAME))
+
+# `debug` lets TensorFlow's start-up notices through; anything else keeps them quiet.
+LOG_LEVEL = _env("LOG_LEVEL", "info").lower()
 
 # --- Data --------------------------------------------------------------------
 # md5 of the *uncompressed* IDX content, as published with MNIST.

@@ -22,20 +22,20 @@ Run it again whenever train_model.py writes a new .h5: training rewrites
 metrics.json without the .tflite entries.
 """
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import config  # noqa: E402
-from calibration import apply_temperature  # noqa: E402
-from errors import ModelFileError  # noqa: E402
-from load_mnist_local import MnistFileError, load_data  # noqa: E402
-from utils import _RUNNERS, file_md5, load_metrics, verify_model_file, write_atomic, write_json_atomic  # noqa: E402
+import config
+from calibration import apply_temperature
+from errors import ModelFileError
+from load_mnist_local import MnistFileError, load_data
+from artifacts import file_md5, load_metrics, verify_model_file, write_atomic, write_json_atomic
+from preprocessing import to_model_input
+from quiet_tensorflow import import_tensorflow
+from utils import make_runner
 
 REPRESENTATIVE_IMAGES = 1000     # training images that calibrate the int8 activation ranges
 MAX_FLOAT_DIFF = 1e-4            # float .tflite vs Keras, calibrated probabilities
@@ -44,7 +44,7 @@ MAX_INT8_ACCURACY_DROP = 0.001   # int8 vs float .tflite: 0.1 percentage point
 
 def convert(model, x_fit, quantize):
     """The .tflite bytes of `model`: float32, or int8 weights and activations."""
-    import tensorflow as tf
+    tf, _ = import_tensorflow()
 
     with tempfile.TemporaryDirectory() as saved_model:
         model.export(saved_model, format="tf_saved_model", verbose=False)
@@ -75,7 +75,7 @@ def main(argv=None):
                    help="the .h5 to export; the .tflite files and metrics.json are beside it")
     args = p.parse_args(argv)
     keras_path = args.model
-    metrics_path = keras_path.parent / config.METRICS_PATH.name
+    metrics_path = keras_path.parent / config.METRICS_FILENAME
     float_path = keras_path.parent / config.TFLITE_MODEL_PATH.name
     int8_path = keras_path.parent / config.TFLITE_INT8_MODEL_PATH.name
     try:
@@ -85,15 +85,14 @@ def main(argv=None):
     except (MnistFileError, ModelFileError) as exc:
         sys.exit(f"error: {exc}")
     temperature = float(metrics.get("temperature", 1.0))
-    x_fit = (x_train[:-config.VALIDATION_SIZE].astype(np.float32) / 255.0)[..., None]
-    x_test = (x_test.astype(np.float32) / 255.0)[..., None]
+    x_fit, x_test = to_model_input(x_train[:-config.VALIDATION_SIZE]), to_model_input(x_test)
 
     def evaluate(backend, path):
         """Calibrated test-set probabilities through the predictor's own runner, and accuracy."""
-        probs = apply_temperature(_RUNNERS[backend](path)(x_test), temperature)
+        probs = apply_temperature(make_runner(backend, path)(x_test), temperature)
         return probs, float((probs.argmax(axis=1) == y_test).mean())
 
-    import keras
+    _, keras = import_tensorflow()
     model = keras.models.load_model(keras_path, compile=False)
     keras_probs, keras_acc = evaluate("keras", keras_path)
     print(f"keras        {keras_path.name}: test accuracy {keras_acc:.2%}")
@@ -125,7 +124,8 @@ def main(argv=None):
     for path, content in contents.items():
         write_atomic(path, lambda tmp, content=content: Path(tmp).write_bytes(content))
         metrics["artifacts"][path.name] = {"md5": file_md5(path), "size_bytes": path.stat().st_size,
-                                           "test_accuracy": round(found[path][1], 4)}
+                                           "test_accuracy": round(found[path][1], 4),
+                                           "source_md5": source_md5}  # one model_version for all
     metrics["litert_export"] = {
         "source": keras_path.name, "source_md5": source_md5,
         "representative_images": REPRESENTATIVE_IMAGES,

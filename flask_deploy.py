@@ -1,7 +1,7 @@
 """Serve the digit classifier as a REST API.
 
     python flask_deploy.py                          # http://127.0.0.1:5000, production server
-    curl -F image=@digit.png http://127.0.0.1:5000/predict
+    curl -F image=@examples/mnist_7.png http://127.0.0.1:5000/predict
 
 `create_app()` builds the Flask app (tests and WSGI servers import it) with the
 shared predictor loaded once; `main()` runs it behind a production WSGI server
@@ -23,7 +23,7 @@ import config
 from errors import DigitError, InvalidInput, ModelFileError, PayloadTooLarge, UnsupportedMediaType
 from openapi_spec import build_spec
 from payloads import parse_json_payload
-from utils import get_predictor, load_metrics, verify_model_file
+from utils import get_predictor, resolve_model
 
 ACCEPTED_TYPES = "multipart/form-data (file in field \"image\"), image/* or application/json"
 # Werkzeug's HTTP errors mapped onto the codes our own errors use.
@@ -87,7 +87,7 @@ def create_app(predictor=None):
 
     @app.get("/health")
     def health():
-        return {"status": "ok", "model_version": predictor.version}
+        return {"status": "ok", "model_version": predictor.version, "backend": predictor.backend}
 
     @app.get("/openapi.json")
     def openapi():
@@ -173,7 +173,7 @@ def main(argv=None):
     if config.WSGI_SERVER not in ("gunicorn", "waitress"):
         parser.error(f"WSGI_SERVER must be gunicorn or waitress, got {config.WSGI_SERVER!r}")
     try:  # fail fast with a clear message, before any worker starts
-        verify_model_file(config.MODEL_PATH, load_metrics())
+        resolve_model()
         ensure_port_free(args.host, args.port)
     except ModelFileError as exc:
         print(f"error: {exc}", file=sys.stderr)

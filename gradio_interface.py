@@ -13,7 +13,7 @@ label value out (an optional second argument picks the preprocessing):
 
     from gradio_client import Client, handle_file
     client = Client("http://127.0.0.1:7860/")
-    client.predict({"background": None, "layers": [], "composite": handle_file("digit.png")},
+    client.predict({"background": None, "layers": [], "composite": handle_file("examples/mnist_7.png")},
                    api_name="/predict")
     # {'label': '7', 'confidences': [{'label': '7', 'confidence': 0.99}, ...]}
 
@@ -122,7 +122,7 @@ def predict_api(image, mode):
     image = picture_of(image)
     if image is None:
         raise gr.Error('no image: send {"background": None, "layers": [], '
-                       '"composite": handle_file("digit.png")}', print_exception=False)
+                       '"composite": handle_file("examples/mnist_7.png")}', print_exception=False)
     try:
         return classify(image, mode)[0]
     except DigitError as exc:
@@ -197,6 +197,8 @@ def build_demo():
 
 def launch(demo, host=None, port=None, **kwargs):
     """Start the server with everything that reaches the internet switched off; -> local URL."""
+    # Quiet: Gradio's own start-up text suggests share=True, which this page never uses.
+    kwargs.setdefault("quiet", True)
     _, url, _ = demo.launch(
         server_name=host or config.GRADIO_HOST,
         server_port=port or config.GRADIO_PORT,
@@ -223,9 +225,11 @@ def main(argv=None):
     except ModelFileError as exc:
         sys.exit(f"error: {exc}")
     try:
-        launch(demo, args.host, args.port)
+        url = launch(demo, args.host, args.port, prevent_thread_lock=True)
     except OSError as exc:  # port taken, address not available
         sys.exit(f"error: cannot serve on {args.host}:{args.port}: {exc}")
+    print(f"Drawing page on {url} (Ctrl+C to stop)", flush=True)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

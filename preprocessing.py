@@ -8,9 +8,7 @@ small scans, canvases with the digit in one corner, transparent PNGs.
 the naive resize (grayscale, 28x28, scale), kept as the baseline to compare.
 
 The enhanced pipeline, in order:
-  1. decode: pixel count checked from the header before decoding (bombs),
-     EXIF orientation, alpha flattened onto white, grayscale, big images
-     reduced early (JPEGs decoded at 1/2..1/8 scale);
+  1. decode (decoding.py): any bytes, PIL image or array -> grey, as drawn;
   2. polarity: the border is mostly paper, so a light border means dark ink
      on light paper, which is inverted (MNIST is light ink on black);
   3. paper: a smooth quadratic surface fitted to the paper (ink rejected as
@@ -28,13 +26,14 @@ The enhanced pipeline, in order:
 Numpy and Pillow only, and fast: it runs on every request.
 """
 import functools
-import io
+from typing import NamedTuple
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 import config
-from errors import DigitError, InvalidImage, InvalidInput, NoDigitFound, PayloadTooLarge
+from decoding import box_reduce, shrink_factor, to_grayscale
+from errors import InvalidInput, NoDigitFound
 
 PREPROCESS_MODES = ("enhanced", "basic")
 SIZE = config.IMAGE_SIZE        # 28
@@ -42,7 +41,6 @@ BOX = 20                        # MNIST fits each digit into 20x20
 # Where MNIST puts the centre of mass, in (row, col) pixel indices: the mean
 # over the test set is (13.99, 14.01), i.e. the middle of the 28x28 field.
 CENTER = SIZE / 2
-WORK_SIDE = 512                 # bigger images are box-reduced to about this first
 FIND_SIDE = 96                  # the digit is found on a copy shrunk to about this size,
 DETAIL_SIDE = 4 * BOX           # then cut from the full picture at up to this size
 COARSE_SIDE = 16                # grid the paper's background surface is fitted on
@@ -57,110 +55,14 @@ SHADOW_MIN_SIDE = 48            # on pages at least this big (a small scan has n
 # split (the last 5000 training images), never on the test set.
 MIN_STROKE, TARGET_STROKE, MAX_STROKE = 1.4, 2.2, 2.6
 NO_DIGIT = "no digit found in the image: it looks blank (send a dark digit on light paper or a light digit on dark)"
-_ORIENTATION = 0x0112           # EXIF tag
-
-
-# --- Decoding: anything -> 2-D grey array (0-255, uint8 or float32), as drawn ---------
-def _check_pixels(width, height):
-    if width * height > config.MAX_IMAGE_PIXELS:
-        raise PayloadTooLarge(f"image is {width}x{height} pixels; "
-                              f"the limit is {config.MAX_IMAGE_PIXELS} pixels")
-
-
-def _decode_bytes(data):
-    """Open image bytes, checking the pixel count from the header before decoding."""
-    if not data:
-        raise InvalidImage("the image is empty")
-    try:
-        image = Image.open(io.BytesIO(data))      # reads the header only
-        _check_pixels(image.width, image.height)
-        if image.format == "JPEG":                # let libjpeg decode big photos at 1/2..1/8 scale
-            image.draft("L", (WORK_SIDE, WORK_SIDE))
-        image.load()
-    except DigitError:
-        raise
-    except Image.DecompressionBombError:
-        raise PayloadTooLarge(f"image is over the {config.MAX_IMAGE_PIXELS}-pixel limit") from None
-    except MemoryError:
-        raise
-    except Exception as exc:  # Pillow raises many types for bad data; all mean "not an image we can read"
-        kind = "is not a supported image" if isinstance(exc, OSError) and "identify" in str(exc) \
-            else "is corrupt or truncated"
-        raise InvalidImage(f"the image data {kind} ({exc.__class__.__name__}: {exc}); "
-                           "send PNG, JPEG, GIF, BMP, WebP or TIFF") from None
-    return image
-
-
-def _reduce_factor(height, width):
-    return max(1, -(-max(height, width) // WORK_SIDE))   # ceil
-
-
-def _pil_to_gray(image):
-    _check_pixels(image.width, image.height)
-    try:
-        if image.getexif().get(_ORIENTATION, 1) != 1:
-            image = ImageOps.exif_transpose(image)
-        if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-            return _array_to_gray(np.asarray(image))  # 16-bit / float scans keep their range
-        if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-            # Transparent pixels are paper: flatten onto white (after any early reduction).
-            image = image.convert("LA")
-            factor = _reduce_factor(image.height, image.width)
-            la = np.asarray(image.reduce(factor) if factor > 1 else image, dtype=np.float32)
-            return la[..., 0] * (la[..., 1] / 255.0) + 255.0 * (1.0 - la[..., 1] / 255.0)
-        image = image.convert("L")
-    except DigitError:
-        raise
-    except Exception as exc:  # truncated data can surface only now, at the first pixel access
-        raise InvalidImage(f"the image data is corrupt or truncated ({exc.__class__.__name__}: {exc})") from None
-    factor = _reduce_factor(image.height, image.width)
-    if factor > 1:
-        image = image.reduce(factor)   # box average in C: early and cheap
-    return np.asarray(image)   # uint8: the big-array steps below are cheaper on bytes than on floats
-
-
-def _reduce_array(gray):
-    factor = _reduce_factor(*gray.shape)
-    if factor > 1:
-        gray = np.asarray(Image.fromarray(gray.astype(np.float32), "F").reduce(factor))
-    return gray
-
-
-def _array_to_gray(array):
-    array = np.asarray(array)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise InvalidImage("the array must hold numbers")
-    if array.ndim not in (2, 3) or min(array.shape[:2]) < 1 or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
-        raise InvalidImage(f"expected a 2-D grayscale or 3-D (H, W, 1|3|4) image, got shape {array.shape}")
-    _check_pixels(array.shape[1], array.shape[0])
-    array = array.astype(np.float32)
-    if not np.isfinite(array).all():
-        raise InvalidImage("the image contains NaN or infinite values")
-    top = float(array.max()) if array.size else 0.0
-    scale = 255.0 if top <= 1.0 else (1.0 if top <= 255.0 else 255.0 / (65535.0 if top <= 65535 else top))
-    array = np.clip(array * scale, 0.0, 255.0)
-    if array.ndim == 3:
-        if array.shape[-1] == 4:   # alpha over white paper
-            alpha = array[..., 3:] / 255.0
-            array = array[..., :3] * alpha + 255.0 * (1.0 - alpha)
-        array = array[..., 0] if array.shape[-1] == 1 else array[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
-    return _reduce_array(array)
-
-
-def to_grayscale(image):
-    """PIL image, image bytes or array -> 2-D array in [0, 255] (uint8 or float32), as drawn."""
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        image = _decode_bytes(bytes(image))
-    if isinstance(image, Image.Image):
-        return _pil_to_gray(image)
-    if isinstance(image, (np.ndarray, list, tuple)):
-        return _array_to_gray(image)
-    raise InvalidInput(f"expected image bytes, a PIL image or an array, got {type(image).__name__}")
 
 
 # --- basic: the naive baseline -------------------------------------------------------
 def _basic(gray):
-    """Resize the whole picture to 28x28 and scale to [0, 1]; nothing else."""
+    """Resize the whole picture to 28x28 and scale to [0, 1]; nothing else (but a
+    blank picture is refused, as in enhanced: a flat square is no digit)."""
+    if float(gray.max()) - float(gray.min()) < MIN_CONTRAST:
+        raise NoDigitFound(NO_DIGIT)
     image = Image.fromarray(gray.astype(np.float32), "F").resize((SIZE, SIZE), Image.BILINEAR)
     return np.clip(np.asarray(image) / 255.0, 0.0, 1.0)
 
@@ -173,10 +75,6 @@ def _light_paper(gray):
         raise NoDigitFound(NO_DIGIT)
     border = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
     return float(np.median(border)) > (lo + hi) / 2
-
-
-def _factor(height, width, side):
-    return max(1, -(-max(height, width) // side))   # ceil: at most `side` after shrinking
 
 
 def _pool(a, factor, reduce):
@@ -193,15 +91,12 @@ def _pool(a, factor, reduce):
     return out / (factor * factor) if reduce is np.add else out
 
 
-def _shrink(region, g, how):
-    """float32 copy of `region` shrunk g times by block mean or block max (same size as Pillow's reduce)."""
-    if g == 1:
-        return region.astype(np.float32)
-    if how is np.mean:                      # box average in C
-        return np.asarray(Image.fromarray(np.ascontiguousarray(region)).reduce(g), dtype=np.float32)
-    h, w = region.shape                     # block max; edge-pad the last partial block
-    padded = np.pad(region, ((0, -h % g), (0, -w % g)), mode="edge")
-    return _pool(padded, g, np.maximum).astype(np.float32)
+def _block_max(region, factor):
+    """float32 copy of `region` shrunk by block max, the last partial block edge-padded
+    (same size as box_reduce gives): keeps a fine pen's lines whole."""
+    h, w = region.shape
+    padded = np.pad(region, ((0, -h % factor), (0, -w % factor)), mode="edge")
+    return _pool(padded, factor, np.maximum).astype(np.float32)
 
 
 def _axis(start, n, step, total):
@@ -346,15 +241,30 @@ def _span(profile, eps):
     return int(np.searchsorted(cum, eps * total, side="right")), int(np.searchsorted(cum, (1 - eps) * total))
 
 
+class Box(NamedTuple):
+    """Rows top..bottom and columns left..right, inclusive."""
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    @property
+    def side(self):
+        return max(self.bottom - self.top, self.right - self.left) + 1
+
+    def crop(self, a):
+        return a[self.top:self.bottom + 1, self.left:self.right + 1]
+
+
 def _ink_box(ink):
-    """(top, bottom, left, right), inclusive, of the ink; isolated specks (noise,
-    dust) ignored, since they have little ink around them and strokes have plenty."""
+    """The Box around the ink; isolated specks (noise, dust) ignored, since they
+    have little ink around them and strokes have plenty."""
     supported = ink * (_box3(ink) > 0.12)
     if supported.sum() < 1.0:
         raise NoDigitFound(NO_DIGIT)
     top, bottom = _span(supported.sum(axis=1), 0.001)
     left, right = _span(supported.sum(axis=0), 0.001)
-    return top, bottom, left, right
+    return Box(top, bottom, left, right)
 
 
 def _stroke_width(ink):
@@ -441,52 +351,68 @@ def _place_centred(digit):
     return canvas
 
 
+class _Picture(NamedTuple):
+    """What the ink is measured on: grey pixels, the paper under them, and whether
+    the pixels are the picture's own (full resolution) or a shrunk copy's."""
+    pixels: np.ndarray
+    paper: object        # a scalar for flat paper, else an array like `pixels`
+    own_pixels: bool
+
+
+def _find_digit(gray):
+    """Locate the digit on a copy shrunk to about FIND_SIDE (block max, so a fine pen
+    on a big page still shows), with the paper surface fitted once for the whole
+    page. -> (picture, its ink, the ink's Box, the shrink factor, the paper function)."""
+    h, w = gray.shape
+    factor = shrink_factor(h, w, FIND_SIDE)
+    small = (_pool(gray, factor, np.maximum) if factor > 1 else gray).astype(np.float32)
+    ys, xs = _axis(0, small.shape[0], factor, h), _axis(0, small.shape[1], factor, w)
+    paper = _fit_paper(small, ys, xs)
+    picture = _Picture(small, paper(ys, xs), own_pixels=factor == 1)
+    ink = _ink_map(picture.pixels, picture.paper)
+    return picture, ink, _ink_box(ink), factor, paper
+
+
+def _cut_detail(gray, paper, box, factor):
+    """Cut the digit found at 1/`factor` scale (with one small pixel of margin) from
+    the full picture and redo its ink at up to DETAIL_SIDE, enough for the 20x20 box."""
+    h, w = gray.shape
+    y0, y1 = max(box.top - 1, 0) * factor, min((box.bottom + 2) * factor, h)
+    x0, x1 = max(box.left - 1, 0) * factor, min((box.right + 2) * factor, w)
+    region = gray[y0:y1, x0:x1]
+    g = shrink_factor(*region.shape, DETAIL_SIDE)
+    ys, xs = _axis(y0, -(-region.shape[0] // g), g, h), _axis(x0, -(-region.shape[1] // g), g, w)
+    pixels = box_reduce(region, g).astype(np.float32) if g > 1 else region.astype(np.float32)
+    picture = _Picture(pixels, paper(ys, xs), own_pixels=g == 1)
+    ink = _ink_map(picture.pixels, picture.paper)
+    if g > 1 and _stroke_width(ink) < 1.5:
+        # A fine pen: averaging broke its lines into faint dashes. Block max keeps them whole.
+        picture = picture._replace(pixels=_block_max(region, g))
+        ink = _ink_map(picture.pixels, picture.paper)
+    return picture, ink, _ink_box(ink)
+
+
 def _enhanced(gray):
     if _light_paper(gray):                  # make the ink the bright part, as in MNIST
         gray = 255 - gray                   # (uint8 stays uint8: full-size steps stay cheap)
-    h, w = gray.shape
-    # Find the digit on a small copy (block max, so a fine pen on a big page
-    # still shows), with the paper surface fitted once for the whole page...
-    f, g = _factor(h, w, FIND_SIDE), 1
-    small = (_pool(gray, f, np.maximum) if f > 1 else gray).astype(np.float32)
-    ys, xs = _axis(0, small.shape[0], f, h), _axis(0, small.shape[1], f, w)
-    paper = _fit_paper(small, ys, xs)
-    source, page = small, paper(ys, xs)     # the picture the ink comes from, and its paper
-    ink = _ink_map(source, page)
-    top, bottom, left, right = _ink_box(ink)
-    if f > 1:
-        # ...then cut it (with one small pixel of margin) from the full picture
-        # and redo the ink at up to DETAIL_SIDE, enough for the 20x20 box.
-        y0, y1 = max(top - 1, 0) * f, min((bottom + 2) * f, h)
-        x0, x1 = max(left - 1, 0) * f, min((right + 2) * f, w)
-        region = gray[y0:y1, x0:x1]
-        g = _factor(*region.shape, DETAIL_SIDE)
-        ys, xs = _axis(y0, -(-region.shape[0] // g), g, h), _axis(x0, -(-region.shape[1] // g), g, w)
-        source, page = _shrink(region, g, np.mean), paper(ys, xs)
-        ink = _ink_map(source, page)
-        if g > 1 and _stroke_width(ink) < 1.5:
-            # A fine pen: averaging broke its lines into faint dashes. Block max keeps them whole.
-            source = _shrink(region, g, np.maximum)
-            ink = _ink_map(source, page)
-        top, bottom, left, right = _ink_box(ink)
-    # (g == 1: `source` has the picture's own pixels, not a shrunk copy's.)
-    return _mnist_layout(ink, source if g == 1 else None, page, top, bottom, left, right)
+    picture, ink, box, factor, paper = _find_digit(gray)
+    if factor > 1:
+        picture, ink, box = _cut_detail(gray, paper, box, factor)
+    if box.side == BOX and np.ndim(picture.paper) == 0 and picture.own_pixels:
+        return _keep_as_drawn(picture, box)
+    return _place_centred(_fit_box(_normalise_strokes(box.crop(ink))))
 
 
-def _mnist_layout(ink, source, page, top, bottom, left, right):
-    """Crop, fit to 20x20 and centre, except for a digit that already is MNIST-sized."""
-    if max(bottom - top, right - left) + 1 == BOX and np.ndim(page) == 0 and source is not None:
-        # Already 20 px on plain paper (an MNIST digit, a small drawing): resampling
-        # could only blur it, and its own grey levels (darkest = 1) are what MNIST
-        # has, so it is only cropped and centred (and a 28x28 one that already is,
-        # passes through untouched: preprocessing MNIST gives MNIST back).
-        digit = np.clip(source - page, 0, None)
-        digit = digit / digit.max()
-        if digit.shape == (SIZE, SIZE) and _is_centred(digit):
-            return digit
-        return _place_centred(digit[top:bottom + 1, left:right + 1])
-    crop = ink[top:bottom + 1, left:right + 1]
-    return _place_centred(_fit_box(_normalise_strokes(crop)))
+def _keep_as_drawn(picture, box):
+    """A digit already 20 px on plain paper (an MNIST digit, a small drawing):
+    resampling could only blur it, and its own grey levels (darkest = 1) are what
+    MNIST has, so it is only cropped and centred (and a 28x28 one that already
+    is, passes through untouched: preprocessing MNIST gives MNIST back)."""
+    digit = np.clip(picture.pixels - picture.paper, 0, None)
+    digit = digit / digit.max()
+    if digit.shape == (SIZE, SIZE) and _is_centred(digit):
+        return digit
+    return _place_centred(box.crop(digit))
 
 
 # --- Public API -----------------------------------------------------------------------
@@ -496,6 +422,12 @@ def check_mode(mode):
     if mode not in PREPROCESS_MODES:
         raise InvalidInput(f"preprocess must be one of {list(PREPROCESS_MODES)}, got {mode!r}")
     return mode
+
+
+def to_model_input(images):
+    """uint8 MNIST-style digits (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1]:
+    what the model takes (and what preprocess_image returns for one picture)."""
+    return (np.asarray(images).astype(np.float32) / 255.0)[..., None]
 
 
 def preprocess_image(image, mode="enhanced"):

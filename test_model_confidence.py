@@ -17,22 +17,20 @@ reports/confidence_comparison.{md,json,png}.
 """
 import argparse
 import io
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+from PIL import Image, ImageFilter
 
-import numpy as np  # noqa: E402
-from PIL import Image, ImageFilter  # noqa: E402
-
-import config  # noqa: E402
-from calibration import expected_calibration_error  # noqa: E402
-from errors import DigitError, ModelFileError  # noqa: E402
-from load_mnist_local import MnistFileError, load_data  # noqa: E402
-from preprocessing import PREPROCESS_MODES, preprocess_image  # noqa: E402
-from utils import Predictor, write_atomic, write_json_atomic  # noqa: E402
+import config
+from calibration import expected_calibration_error
+from errors import DigitError, ModelFileError
+from load_mnist_local import MnistFileError, load_data
+from preprocessing import PREPROCESS_MODES, preprocess_image
+from artifacts import write_atomic, write_json_atomic
+from utils import Predictor
 
 BATCH = 1000
 

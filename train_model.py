@@ -1,7 +1,7 @@
 """Train a small CNN on MNIST and write models/mnist_cnn.h5.
 
-    python train_model.py                        # full run, writes models/ and reports/
-    python train_model.py --quick --output /tmp/smoke/mnist_cnn.h5   # 1-epoch smoke run
+    python train_model.py            # full run (~27 min on 2 cores): replaces models/ and reports/
+    python train_model.py --quick    # 1-epoch smoke run, written to runs/quick/ (git-ignored)
 
 The story in five steps:
 1. Load the committed IDX files (checksums verified) and hold out the last
@@ -24,14 +24,14 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import config  # noqa: E402
-from calibration import apply_temperature, expected_calibration_error, fit_temperature  # noqa: E402
-from load_mnist_local import MnistFileError, load_data  # noqa: E402
-from utils import file_md5, write_atomic, write_json_atomic  # noqa: E402
+import config
+from artifacts import file_md5, write_atomic, write_json_atomic
+from calibration import apply_temperature, expected_calibration_error, fit_temperature
+from load_mnist_local import MnistFileError, load_data
+from preprocessing import to_model_input
+from quiet_tensorflow import import_tensorflow
 
 
 def parse_args(argv=None):
@@ -39,10 +39,11 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=config.EPOCHS)
     p.add_argument("--batch-size", type=int, default=config.BATCH_SIZE)
     p.add_argument("--seed", type=int, default=config.SEED)
-    p.add_argument("--output", type=Path, default=config.KERAS_MODEL_PATH,
-                   help="where to write the .h5 model; metrics.json goes beside it")
+    p.add_argument("--output", type=Path, default=None,
+                   help="where to write the .h5 model; metrics.json goes beside it (default: "
+                        "models/mnist_cnn.h5 for a full run, runs/<name>/mnist_cnn.h5 for --quick or --limit)")
     p.add_argument("--reports-dir", type=Path, default=None,
-                   help="where the plots go (default: reports/ for the default output, else beside the model)")
+                   help="where the plots go (default: reports/ for models/mnist_cnn.h5, else beside the model)")
     p.add_argument("--limit", type=int, default=None,
                    help="train on the first N training images only (smoke tests)")
     p.add_argument("--quick", action="store_true", help="shorthand for --limit 2000 --epochs 1")
@@ -51,18 +52,23 @@ def parse_args(argv=None):
         args.limit, args.epochs = args.limit or 2000, 1
     if args.epochs < 1 or args.batch_size < 1 or (args.limit is not None and args.limit < 100):
         p.error("--epochs and --batch-size must be >= 1, and --limit >= 100")
+    if args.output is None:
+        # A smoke run never replaces the committed model unless --output says so.
+        smoke = "quick" if args.quick else f"limit{args.limit}"
+        args.output = config.RUNS_DIR / smoke / config.KERAS_MODEL_PATH.name if args.limit else config.KERAS_MODEL_PATH
     if args.output.suffix != ".h5":
         p.error("--output must end in .h5")
     if args.reports_dir is None:
-        same = args.output.resolve() == config.KERAS_MODEL_PATH.resolve()
-        args.reports_dir = config.REPORTS_DIR if same else args.output.parent
+        committed = args.output.resolve() == config.KERAS_MODEL_PATH.resolve()
+        args.reports_dir = config.REPORTS_DIR if committed else args.output.parent
     return args
 
 
 def build_model():
     """Three conv stages; a strided 5x5 conv replaces each max-pool, so the net
     learns how to downsample. Heavy dropout, batch norm everywhere: ~0.33M params."""
-    from keras import Input, Model, layers
+    _, keras = import_tensorflow()
+    Input, Model, layers = keras.Input, keras.Model, keras.layers
 
     def conv(x, filters, kernel=3, strides=1, padding="valid"):
         x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(x)
@@ -86,8 +92,8 @@ def build_model():
 def make_train_dataset(x, y, batch_size, seed):
     """Shuffled, augmented batches. Augmentation runs in tf.data, outside the
     model, so the saved .h5 holds only the network that serves predictions."""
-    import tensorflow as tf
-    from keras import Sequential, layers
+    tf, keras = import_tensorflow()
+    Sequential, layers = keras.Sequential, keras.layers
 
     augment = Sequential([
         layers.RandomRotation(config.AUG_ROTATION_DEG / 360, fill_mode="constant", seed=seed),
@@ -103,11 +109,6 @@ def make_train_dataset(x, y, batch_size, seed):
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
-
-
-def as_input(images):
-    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1]: the model's input."""
-    return (images.astype("float32") / 255.0)[..., None]
 
 
 def plot_reports(history, confusion, reports_dir):
@@ -146,89 +147,76 @@ def plot_reports(history, confusion, reports_dir):
     plt.close(fig)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    try:
-        (x_train, y_train), (x_test, y_test) = load_data()
-    except MnistFileError as exc:
-        sys.exit(f"error: {exc}")
-
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(args.seed)
-    tf.config.experimental.enable_op_determinism()
-
-    # 1. Split: the last VALIDATION_SIZE training images are the validation set.
+def split(x_train, y_train, limit):
+    """The last VALIDATION_SIZE training images validate; the rest (or the first
+    `limit` of them, for smoke runs) train."""
     n_val = config.VALIDATION_SIZE
     x_fit, y_fit = x_train[:-n_val], y_train[:-n_val]
-    x_val, y_val = as_input(x_train[-n_val:]), y_train[-n_val:]
-    if args.limit:
-        x_fit, y_fit = x_fit[:args.limit], y_fit[:args.limit]
-        x_val, y_val = x_val[:max(args.limit // 5, 100)], y_val[:max(args.limit // 5, 100)]
-    print(f"training on {len(x_fit)} images, validating on {len(x_val)}, {args.epochs} epochs")
+    x_val, y_val = x_train[-n_val:], y_train[-n_val:]
+    if limit:
+        n_small_val = max(limit // 5, 100)
+        x_fit, y_fit, x_val, y_val = x_fit[:limit], y_fit[:limit], x_val[:n_small_val], y_val[:n_small_val]
+    return (to_model_input(x_fit), y_fit), (to_model_input(x_val), y_val)
 
-    # 2-3. Model, schedule, fit.
-    train_ds = make_train_dataset(as_input(x_fit), y_fit, args.batch_size, args.seed)
-    steps = args.epochs * int(np.ceil(len(x_fit) / args.batch_size))
-    warmup = min(steps // 10, int(np.ceil(len(x_fit) / args.batch_size)))
+
+def compile_model(model, steps_per_epoch, epochs):
+    """AdamW; a one-epoch linear warm-up to LEARNING_RATE, then cosine decay."""
+    _, keras = import_tensorflow()
+    steps = epochs * steps_per_epoch
+    warmup = min(steps // 10, steps_per_epoch)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.LEARNING_RATE / 10, decay_steps=steps - warmup,
         warmup_target=config.LEARNING_RATE, warmup_steps=warmup, alpha=0.01)
-    model = build_model()
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.WEIGHT_DECAY),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.summary(print_fn=lambda line, **_: print(line))
+    return model
+
+
+def keep_best_callback():
+    """A callback that remembers the weights of the epoch with the best validation accuracy."""
+    _, keras = import_tensorflow()
 
     class KeepBest(keras.callbacks.Callback):
-        """Remember the weights of the epoch with the best validation accuracy."""
-        def __init__(self):
-            super().__init__()
-            self.best_acc, self.best_epoch, self.weights = -1.0, 0, None
+        best_acc, best_epoch, weights = -1.0, 0, None
 
         def on_epoch_end(self, epoch, logs=None):
             if logs["val_accuracy"] >= self.best_acc:
                 self.best_acc, self.best_epoch = logs["val_accuracy"], epoch + 1
                 self.weights = self.model.get_weights()
 
-    keep = KeepBest()
-    start = time.time()
-    history = model.fit(train_ds, epochs=args.epochs, validation_data=(x_val, y_val),
-                        shuffle=False,  # train_ds reshuffles itself every epoch
-                        callbacks=[keep], verbose=1)
-    train_time = time.time() - start
-    model.set_weights(keep.weights)
-    print(f"best validation accuracy {keep.best_acc:.4%} at epoch {keep.best_epoch}")
+    return KeepBest()
 
-    # 4. Calibrate on validation, then report on the untouched test set.
+
+def evaluate(model, x_val, y_val, x_test, y_test):
+    """Fit the temperature on validation, then measure on the untouched test set."""
     temperature = fit_temperature(model.predict(x_val, batch_size=1024, verbose=0), y_val)
-    test_probs = model.predict(as_input(x_test), batch_size=1024, verbose=0)
+    test_probs = model.predict(x_test, batch_size=1024, verbose=0)
     predicted = test_probs.argmax(axis=1)
-    test_acc = float((predicted == y_test).mean())
     confusion = np.zeros((10, 10), dtype=int)
     np.add.at(confusion, (y_test, predicted), 1)
-    per_class = {str(d): round(float(confusion[d, d] / confusion[d].sum()), 4) for d in range(10)}
-    print(f"test accuracy {test_acc:.4%}  ({int((predicted != y_test).sum())} errors of {len(y_test)})")
-    print(f"temperature {temperature:.3f}")
-
-    # 5. Artifacts: model first (atomically), then the metrics that vouch for it.
-    write_atomic(args.output, model.save)
-    metrics = {
-        "test_accuracy": round(test_acc, 4),
+    return {
+        "test_accuracy": round(float((predicted == y_test).mean()), 4),
         "test_errors": int((predicted != y_test).sum()),
-        "per_class_accuracy": per_class,
-        "validation_accuracy": round(float(keep.best_acc), 4),
-        "best_epoch": keep.best_epoch,
+        "per_class_accuracy": {str(d): round(float(confusion[d, d] / confusion[d].sum()), 4) for d in range(10)},
         "temperature": round(temperature, 4),
         "ece_test": {
             "before_temperature": round(expected_calibration_error(test_probs, y_test), 5),
             "after_temperature": round(expected_calibration_error(
                 apply_temperature(test_probs, temperature), y_test), 5),
         },
+    }, confusion
+
+
+def run_record(args, model, n_fit, n_val, best, train_time):
+    """How this model came about: settings, machine, versions, data, time."""
+    tf, keras = import_tensorflow()
+    return {
+        "validation_accuracy": round(float(best.best_acc), 4),
+        "best_epoch": best.best_epoch,
         "parameters": int(model.count_params()),
         "training": {
             "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-            "limit": args.limit, "training_images": len(x_fit), "validation_images": len(x_val),
+            "limit": args.limit, "training_images": n_fit, "validation_images": n_val,
             "learning_rate": config.LEARNING_RATE, "training_time_s": round(train_time, 1),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"
                        + (", GPU" if tf.config.list_physical_devices("GPU") else ""),
@@ -237,14 +225,51 @@ def main(argv=None):
                      "keras": keras.__version__, "numpy": np.__version__},
         "data_md5": config.MNIST_FILES,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        # md5 of every servable file; the predictor refuses a file that differs.
-        "artifacts": {args.output.name: {
-            "md5": file_md5(args.output), "size_bytes": args.output.stat().st_size,
-            "test_accuracy": round(test_acc, 4)}},
     }
-    write_json_atomic(args.output.parent / "metrics.json", metrics)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        (x_train, y_train), (x_test, y_test) = load_data()
+    except MnistFileError as exc:
+        sys.exit(f"error: {exc}")
+    if args.output.resolve() == config.KERAS_MODEL_PATH.resolve():
+        print(f"note: this run replaces the committed model {args.output}, its metrics and the plots in "
+              f"{args.reports_dir} (use --output elsewhere.h5 to keep them)", flush=True)
+    tf, keras = import_tensorflow()
+    keras.utils.set_random_seed(args.seed)
+    tf.config.experimental.enable_op_determinism()
+
+    # 1. Split. 2-3. Augmented batches, model, schedule, fit; keep the best epoch.
+    (x_fit, y_fit), (x_val, y_val) = split(x_train, y_train, args.limit)
+    print(f"training on {len(x_fit)} images, validating on {len(x_val)}, {args.epochs} epochs")
+    train_ds = make_train_dataset(x_fit, y_fit, args.batch_size, args.seed)
+    model = compile_model(build_model(), int(np.ceil(len(x_fit) / args.batch_size)), args.epochs)
+    model.summary(print_fn=lambda line, **_: print(line))
+    best, start = keep_best_callback(), time.time()
+    history = model.fit(train_ds, epochs=args.epochs, validation_data=(x_val, y_val),
+                        shuffle=False,  # train_ds reshuffles itself every epoch
+                        callbacks=[best], verbose=1)
+    train_time = time.time() - start
+    model.set_weights(best.weights)
+    print(f"best validation accuracy {best.best_acc:.4%} at epoch {best.best_epoch}")
+
+    # 4. Calibrate on validation, report on test.
+    scores, confusion = evaluate(model, x_val, y_val, to_model_input(x_test), y_test)
+    print(f"test accuracy {scores['test_accuracy']:.2%} ({scores['test_errors']} errors of {len(y_test)}), "
+          f"temperature {scores['temperature']:.3f}")
+
+    # 5. Artifacts: model first (atomically), then the metrics that vouch for it.
+    write_atomic(args.output, model.save)
+    metrics = {**scores, **run_record(args, model, len(x_fit), len(x_val), best, train_time),
+               # md5 of every servable file; the predictor refuses a file that differs.
+               "artifacts": {args.output.name: {"md5": file_md5(args.output),
+                                                "size_bytes": args.output.stat().st_size,
+                                                "test_accuracy": scores["test_accuracy"]}}}
+    write_json_atomic(args.output.parent / config.METRICS_FILENAME, metrics)
     plot_reports(history.history, confusion, args.reports_dir)
-    print(f"wrote {args.output}, {args.output.parent / 'metrics.json'} and plots in {args.reports_dir}")
+    print(f"wrote {args.output}, {args.output.parent / config.METRICS_FILENAME} and plots in {args.reports_dir}")
     return metrics
 
 

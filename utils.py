@@ -1,95 +1,68 @@
-"""The one predictor every entrypoint shares, and small file helpers.
+"""The one predictor every entrypoint shares.
 
 Flask, Gradio, Cerebrium and the confidence study all do the same thing:
 
     predictor = get_predictor()                  # once, at start-up
     results = predictor.predict_images([png_bytes, pil_image, array], "enhanced")
 
-`Predictor` loads the model once, checks its md5 against models/metrics.json,
-warms it up, and answers batches through a compiled call: `model.predict`
-costs ~50 ms per call, the compiled call well under 1 ms.
+`Predictor` checks the model file against its metrics file, loads it once,
+warms it up, and answers batches through a compiled call (`model.predict`
+costs far more per call than the model itself).
+
+A request flows: bytes -> preprocess_image -> Predictor -> format_prediction -> JSON.
 """
 import functools
-import hashlib
-import json
-import os
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 
 import config
+from artifacts import load_metrics, model_version
 from calibration import apply_temperature
 from errors import InvalidInput, ModelFileError
 from preprocessing import check_mode, preprocess_image
 
-__all__ = ["Predictor", "get_predictor", "preprocess_image", "format_prediction",
-           "file_md5", "write_atomic", "write_json_atomic", "load_metrics"]
-
-BACKENDS = ("keras", "litert")
+__all__ = ["Predictor", "get_predictor", "make_runner", "resolve_model", "format_prediction"]
 
 
-# --- Files -----------------------------------------------------------------------
-def file_md5(path):
-    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+def resolve_model(backend=None, model_path=None, metrics_path=None):
+    """Check which model a predictor would serve, without loading it.
 
-
-def write_atomic(path, write):
-    """Call write(tmp_path), then rename over `path` only if that succeeded, so an
-    interrupted run never replaces a good file with a broken one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp creates 0600; give the file the mode a plain open() would, so a
-        # server running as another user can still read the model it replaces.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_json_atomic(path, data):
-    write_atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
-
-
-def load_metrics(path=None):
-    path = Path(path or config.METRICS_PATH)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: metrics file is missing (run python train_model.py)") from None
-    except json.JSONDecodeError as exc:
-        raise ModelFileError(f"{path}: not valid JSON ({exc})") from None
-
-
-def verify_model_file(model_path, metrics):
-    """The file's md5, after checking it against the one metrics.json records."""
+    -> (backend, model_path, metrics, version). Raises ModelFileError with one
+    sentence for an unknown backend, a file of the wrong kind, a missing or
+    unreadable metrics file, or a model whose md5 it does not vouch for.
+    Defaults come from config (MODEL_BACKEND, MODEL_PATH, METRICS_PATH); the
+    metrics file is looked for beside the model unless it is given.
+    """
+    backend = (backend or config.MODEL_BACKEND).lower()
+    if backend not in config.BACKEND_MODEL_FILES:
+        raise ModelFileError(f"unknown MODEL_BACKEND {backend!r}; choose one of "
+                             f"{', '.join(config.BACKEND_MODEL_FILES)}")
+    if model_path is None:
+        model_path = config.MODEL_PATH if backend == config.MODEL_BACKEND else config.BACKEND_MODEL_FILES[backend]
     model_path = Path(model_path)
+    suffix = config.BACKEND_SUFFIXES[backend]
     if not model_path.is_file():
-        raise ModelFileError(f"{model_path}: model file is missing (run python train_model.py)")
-    expected = metrics.get("artifacts", {}).get(model_path.name, {}).get("md5")
-    if expected is None:
-        raise ModelFileError(f"{model_path}: no checksum recorded for it in metrics.json")
-    actual = file_md5(model_path)
-    if actual != expected:
-        raise ModelFileError(f"{model_path}: md5 {actual} does not match {expected} in metrics.json")
-    return actual
+        raise ModelFileError(f"{model_path}: model file is missing (run python train_model.py, or set MODEL_PATH)")
+    if model_path.suffix != suffix:
+        raise ModelFileError(f"MODEL_BACKEND={backend} serves {suffix} files, but the model is {model_path}")
+    if metrics_path is None:
+        metrics_path = (config.METRICS_PATH if model_path == config.MODEL_PATH
+                        else model_path.parent / config.METRICS_FILENAME)
+    metrics = load_metrics(metrics_path)
+    return backend, model_path, metrics, model_version(model_path, metrics)
 
 
 # --- Backends: each returns fn(float32 (N, 28, 28, 1)) -> probabilities (N, 10) ---
 def _keras_runner(model_path):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
+    from quiet_tensorflow import import_tensorflow
+    tf, keras = import_tensorflow()
 
-    model = keras.models.load_model(model_path, compile=False)
+    try:
+        model = keras.models.load_model(model_path, compile=False)
+    except (OSError, ValueError) as exc:   # not HDF5, or not a Keras model
+        raise ModelFileError(f"{model_path}: not a Keras model ({exc.__class__.__name__})") from None
     spec = tf.TensorSpec([None, config.IMAGE_SIZE, config.IMAGE_SIZE, 1], tf.float32)
     call = tf.function(lambda x: model(x, training=False), input_signature=[spec])
     return lambda batch: call(batch).numpy()
@@ -153,6 +126,12 @@ def _litert_runner(model_path):
 _RUNNERS = {"keras": _keras_runner, "litert": _litert_runner}
 
 
+def make_runner(backend, model_path):
+    """fn(float32 (N, 28, 28, 1) in [0, 1]) -> raw model probabilities (N, 10),
+    for `backend` ("keras" or "litert") serving the file at `model_path`."""
+    return _RUNNERS[backend](model_path)
+
+
 # --- Results ----------------------------------------------------------------------
 def format_prediction(probs, preprocess, model_version):
     """The JSON object every API answers with, for one probability row."""
@@ -172,17 +151,10 @@ class Predictor:
     """Load once, predict many times (calibrated probabilities)."""
 
     def __init__(self, model_path=None, backend=None, metrics_path=None):
-        self.backend = (backend or config.MODEL_BACKEND).lower()
-        if self.backend not in BACKENDS:
-            raise ModelFileError(f"unknown MODEL_BACKEND {self.backend!r}; choose one of {BACKENDS}")
-        if model_path is None:
-            model_path = config.MODEL_PATH if self.backend == config.MODEL_BACKEND else (
-                config.KERAS_MODEL_PATH if self.backend == "keras" else config.TFLITE_MODEL_PATH)
-        self.model_path = Path(model_path)
-        self.metrics = load_metrics(metrics_path)
-        self.version = verify_model_file(self.model_path, self.metrics)[:8]
+        self.backend, self.model_path, self.metrics, self.version = resolve_model(
+            backend, model_path, metrics_path)
         self.temperature = float(self.metrics.get("temperature", 1.0))
-        self._run = _RUNNERS[self.backend](self.model_path)
+        self._run = make_runner(self.backend, self.model_path)
         self.predict_proba(np.zeros((1, config.IMAGE_SIZE, config.IMAGE_SIZE, 1), np.float32))  # warm-up
 
     def predict_proba(self, batch):

@@ -33,11 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import config  # noqa: E402  (light: no numpy, no TensorFlow)
 
-BACKENDS = {                       # label -> (backend, model file)
-    "keras (.h5)": ("keras", config.KERAS_MODEL_PATH),
-    "litert float32": ("litert", config.TFLITE_MODEL_PATH),
-    "litert int8": ("litert", config.TFLITE_INT8_MODEL_PATH),
-}
+BACKENDS = config.MODEL_VARIANTS   # label -> (backend, model file)
 
 
 def peak_rss_mb():
@@ -58,7 +54,8 @@ def child(backend, model_path, inputs, seconds):
     result = {"first_prediction_at": time.time(), "rss_first_mb": peak_rss_mb()}
     if seconds > 0:
         import numpy as np
-        x = (np.load(Path(inputs) / "digits.npy").astype(np.float32) / 255.0)[..., None]
+        from preprocessing import to_model_input
+        x = to_model_input(np.load(Path(inputs) / "digits.npy"))
 
         latencies, deadline = [], time.perf_counter() + seconds
         while time.perf_counter() < deadline or len(latencies) < 100:
@@ -139,7 +136,7 @@ def main():
     import numpy as np
     from PIL import Image
     from load_mnist_local import load_data
-    from utils import write_json_atomic
+    from artifacts import write_json_atomic
 
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as inputs:

@@ -215,17 +215,13 @@ def preprocessing_ms(png, repeats=300):
 
 
 # name -> (model file, the environment that makes flask_deploy.py serve it)
-BACKENDS = {
-    "keras": (config.KERAS_MODEL_PATH, {"MODEL_BACKEND": "keras"}),
-    "litert": (config.TFLITE_MODEL_PATH, {"MODEL_BACKEND": "litert"}),
-    "litert-int8": (config.TFLITE_INT8_MODEL_PATH,
-                    {"MODEL_BACKEND": "litert", "MODEL_PATH": str(config.TFLITE_INT8_MODEL_PATH)}),
-}
+BACKENDS = {name: (path, {"MODEL_BACKEND": backend, "MODEL_PATH": str(path)})
+            for name, (backend, path) in config.MODEL_VARIANTS.items()}
 
 
 def available_backends():
     """The backends whose model file is there with a checksum in metrics.json (else the server refuses)."""
-    from utils import load_metrics
+    from artifacts import load_metrics
     recorded = load_metrics().get("artifacts", {})
     return [name for name, (path, _) in BACKENDS.items() if path.is_file() and path.name in recorded]
 
@@ -289,7 +285,7 @@ def main():
     print()
     print(note)
 
-    from utils import write_json_atomic
+    from artifacts import write_json_atomic
     write_json_atomic(args.out, {"table_markdown": table, "note": note, "load_generator": tool,
                                  "seconds": seconds, "preprocess_ms": prep_ms, "results": rows,
                                  "load_average_at_start": load_before,

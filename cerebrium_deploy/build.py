@@ -63,7 +63,7 @@ def bundle_files():
 
 def build(out=HERE):
     from errors import ModelFileError
-    from utils import load_metrics, verify_model_file  # checks the models before anything is copied
+    from artifacts import load_metrics, verify_model_file  # checks the models before anything is copied
 
     metrics = load_metrics(config.METRICS_PATH)
     for path in model_files()[1:]:

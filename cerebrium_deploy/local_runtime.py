@@ -2,7 +2,7 @@
 
     python cerebrium_deploy/build.py
     CEREBRIUM_API_KEY=dev-token python cerebrium_deploy/local_runtime.py --port 8192
-    CEREBRIUM_API_KEY=dev-token python cerebrium_deploy/test_server.py digit.png \
+    CEREBRIUM_API_KEY=dev-token python cerebrium_deploy/test_server.py examples/mnist_7.png \
         --endpoint http://127.0.0.1:8192/v4/p-local/mnist-digits/predict
 
 What it copies from Cerebrium's documented REST behaviour (not from its code):

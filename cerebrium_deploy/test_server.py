@@ -2,7 +2,7 @@
 
     export CEREBRIUM_ENDPOINT=https://api.aws.us-east-1.cerebrium.ai/v4/<project-id>/mnist-digits/predict
     export CEREBRIUM_API_KEY=<JWT from the dashboard's API Keys page>
-    python cerebrium_deploy/test_server.py digit.png        # prints the digit and its confidence
+    python cerebrium_deploy/test_server.py examples/mnist_7.png        # prints the digit and its confidence
     python cerebrium_deploy/test_server.py --run-tests      # known digits, latency, bad input; exit 1 on failure
 
 The token is read from the environment only and sent as `Authorization: Bearer ...`.

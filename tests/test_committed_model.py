@@ -7,7 +7,8 @@ import pytest
 
 import config
 from errors import InvalidInput, ModelFileError
-from utils import Predictor, load_metrics
+from artifacts import load_metrics
+from utils import Predictor
 
 
 @pytest.mark.slow

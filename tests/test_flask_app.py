@@ -130,7 +130,7 @@ def test_preprocess_from_form_field_query_and_json(client, predictor, digit_pngs
 def test_health(client, predictor):
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "model_version": predictor.version}
+    assert response.get_json() == {"status": "ok", "model_version": predictor.version, "backend": predictor.backend}
 
 
 # --- Every error ----------------------------------------------------------------------

@@ -66,7 +66,7 @@ def test_every_input_form(url, predictor, digit_pngs, mnist_test):
 def test_health_and_openapi(url, predictor):
     health = requests.get(f"{url}/health", timeout=10)
     assert health.status_code == 200
-    assert health.json() == {"status": "ok", "model_version": predictor.version}
+    assert health.json() == {"status": "ok", "model_version": predictor.version, "backend": predictor.backend}
     spec = requests.get(f"{url}/openapi.json", timeout=10).json()
     assert spec["openapi"].startswith("3.") and "/predict" in spec["paths"]
 

@@ -10,7 +10,8 @@ import pytest
 
 import config
 from conftest import ROOT
-from utils import Predictor, load_metrics
+from artifacts import load_metrics
+from utils import Predictor
 
 EXPORTS = {"float": config.TFLITE_MODEL_PATH, "int8": config.TFLITE_INT8_MODEL_PATH}
 
@@ -68,7 +69,8 @@ def test_export_loads_and_answers_calibrated_probabilities(litert, mnist_test):
     name, predictor = litert
     recorded = load_metrics()["artifacts"][EXPORTS[name].name]
     assert predictor.backend == "litert"
-    assert predictor.version == recorded["md5"][:8]
+    assert recorded["source_md5"] == load_metrics()["artifacts"]["mnist_cnn.h5"]["md5"]
+    assert predictor.version == recorded["source_md5"][:8]   # one model_version for every export
     probs = predictor.predict_proba(as_input(mnist_test[0][:32]))
     assert probs.shape == (32, 10)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
@@ -116,7 +118,7 @@ def test_exports_reach_their_recorded_accuracy_and_int8_agrees_with_keras(predic
 
 def test_a_non_litert_file_is_refused_clearly():
     from errors import ModelFileError
-    with pytest.raises(ModelFileError, match="not a LiteRT model"):
+    with pytest.raises(ModelFileError, match="MODEL_BACKEND=litert serves .tflite files"):
         Predictor(config.KERAS_MODEL_PATH, backend="litert")
 
 
@@ -175,7 +177,7 @@ def test_flask_app_serves_the_backend_the_environment_picks(name, predictor, dig
     assert found["status"] == 200, found["body"]
     assert found["backend"] == "litert"
     body = found["body"]
-    assert body["model_version"] == load_metrics()["artifacts"][EXPORTS[name].name]["md5"][:8]
+    assert body["model_version"] == load_metrics()["artifacts"]["mnist_cnn.h5"]["md5"][:8]
     keras_answer = predictor.predict_images([png])[0]
     assert set(body) == set(keras_answer)
     assert body["prediction"] == keras_answer["prediction"] == label

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import train_model
-from utils import Predictor, file_md5, write_atomic
+from artifacts import file_md5, write_atomic
+from utils import Predictor
 
 
 def test_model_maps_images_to_probabilities():
