@@ -5,9 +5,13 @@ On a machine without a GPU, importing TensorFlow prints lines such as
 failures and are not. TF_CPP_MIN_LOG_LEVEL=3 hides what TensorFlow logs after
 its logger starts; the lines it writes before that go straight to file
 descriptor 2, so that is pointed at /dev/null for the import alone. A failed
-import still raises its exception as usual. LOG_LEVEL=debug shows everything.
+import still raises its exception as usual. Python-side warnings go through
+the "absl" logger (such as the note that .h5, the format this project ships
+on purpose, is a legacy format); they are raised to errors only. LOG_LEVEL=debug
+shows everything.
 """
 import contextlib
+import logging
 import os
 import sys
 
@@ -39,4 +43,5 @@ def import_tensorflow():
     with _native_stderr_silenced():
         import keras
         import tensorflow
+    logging.getLogger("absl").setLevel(logging.ERROR)
     return tensorflow, keras
