@@ -25,9 +25,13 @@ _TRANSPARENT = ("RGBA", "LA", "PA", "RGBa", "La")
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
+def ceil_div(a, b):
+    return -(-a // b)
+
+
 def shrink_factor(height, width, side):
     """The smallest integer factor that brings the longer side to at most `side`."""
-    return max(1, -(-max(height, width) // side))   # ceil division
+    return max(1, ceil_div(max(height, width), side))
 
 
 def box_reduce(array, factor):

@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 import config
-from decoding import box_reduce, shrink_factor, to_grayscale
+from decoding import box_reduce, ceil_div, shrink_factor, to_grayscale
 from errors import InvalidInput, NoDigitFound
 
 PREPROCESS_MODES = ("enhanced", "basic")
@@ -122,7 +122,7 @@ def _block_means(v, n, factor):
 def _fit_background(gray, ys, xs):
     """Coefficients of a quadratic surface through the paper, ink rejected as outliers.
     A quadratic follows the smooth fall-off of light across a photographed page."""
-    factor = -(-min(gray.shape) // COARSE_SIDE)   # ceil: the short side keeps ~COARSE_SIDE cells
+    factor = ceil_div(min(gray.shape), COARSE_SIDE)   # the short side keeps ~COARSE_SIDE cells
     coarse = _pool(gray, factor, np.add) if factor > 1 else gray
     values = coarse.ravel()
     # Start from the darkest third (paper, after polarity) and refit on whatever
@@ -381,7 +381,7 @@ def _cut_detail(gray, paper, box, factor):
     x0, x1 = max(box.left - 1, 0) * factor, min((box.right + 2) * factor, w)
     region = gray[y0:y1, x0:x1]
     g = shrink_factor(*region.shape, DETAIL_SIDE)
-    ys, xs = _axis(y0, -(-region.shape[0] // g), g, h), _axis(x0, -(-region.shape[1] // g), g, w)
+    ys, xs = _axis(y0, ceil_div(region.shape[0], g), g, h), _axis(x0, ceil_div(region.shape[1], g), g, w)
     pixels = box_reduce(region, g).astype(np.float32) if g > 1 else region.astype(np.float32)
     picture = _Picture(pixels, paper(ys, xs), own_pixels=g == 1)
     ink = _ink_map(picture.pixels, picture.paper)
