@@ -87,8 +87,9 @@ def test_no_image_at_all_says_what_to_send(client):
 
 def test_undecodable_file_is_refused_clearly(client, tmp_path):
     path = save_png(tmp_path, "broken.png", b"\x89PNG\r\n\x1a\n not really a png")
-    with pytest.raises(AppError, match="cannot identify image file"):
+    with pytest.raises(AppError, match="cannot identify image file") as info:
         client.predict(editor_value(path), api_name="/predict")
+    assert "object at 0x" not in str(info.value) and "<_io." not in str(info.value), str(info.value)
 
 
 def test_upload_over_the_size_limit_is_refused(client, tmp_path):

@@ -53,6 +53,7 @@ def bad_requests():
         ("truncated PNG", post, "/predict", image, good_png[:len(good_png) // 2], {400}, "invalid_image"),
         ("truncated PNG upload", post, "/predict", form, multipart({"image": good_png[:40]}), {400}, "invalid_image"),
         ("text file as image/png", post, "/predict", image, text, {400}, "invalid_image"),
+        ("garbage bytes as image/png", post, "/predict", image, bytes(range(256)) * 4, {400}, "invalid_image"),
         ("text file upload", post, "/predict", form, multipart({"image": text}), {400}, "invalid_image"),
         ("text/plain body", post, "/predict", {"Content-Type": "text/plain"}, text, {415}, "unsupported_media_type"),
         ("form-urlencoded body", post, "/predict", {"Content-Type": "application/x-www-form-urlencoded"},
