@@ -381,8 +381,8 @@ def test_readme_curl_examples_work_as_pasted(url):
             pytest.fail(f"{line}\nanswered something that is not JSON: {proc.stdout[:300]!r}")
         assert "error" not in body, (line, body)
         if "/predict" in line:
-            assert [answer["prediction"] for answer in body.get("predictions", [body])] == [7] * len(
-                body.get("predictions", [body])), (line, body)
+            predictions = [answer["prediction"] for answer in body.get("predictions", [body])]
+            assert predictions and set(predictions) == {7}, (line, body)
 
 
 def test_server_still_answers_after_all_that(server, digit_pngs):
