@@ -1,17 +1,16 @@
-"""Shared fixtures: the repo on sys.path, the committed predictor, MNIST test digits."""
-import io
+"""Shared fixtures: the repo on sys.path, the committed predictors, MNIST test digits,
+the Flask app, the Gradio page and the Cerebrium app folder."""
 import os
+import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
 
 @pytest.fixture(scope="session")
 def mnist_test():
@@ -21,22 +20,72 @@ def mnist_test():
 
 
 @pytest.fixture(scope="session")
+def digits(mnist_test):
+    """The first POOL MNIST test digits and their labels, light ink on black as in MNIST."""
+    from helpers import POOL
+    x, y = mnist_test
+    return x[:POOL], y[:POOL]
+
+
+@pytest.fixture(scope="session")
 def predictor():
     """The committed Keras model behind the shared predictor (loaded once)."""
     from utils import Predictor
     return Predictor(backend="keras")
 
 
-def to_png(array):
-    """uint8 2-D array -> PNG bytes."""
-    from PIL import Image
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(buf, format="PNG")
-    return buf.getvalue()
+@pytest.fixture(scope="session")
+def litert_predictor():
+    """The committed float LiteRT export behind the shared predictor."""
+    import config
+    from utils import Predictor
+    return Predictor(backend="litert", model_path=config.TFLITE_MODEL_PATH)
 
 
 @pytest.fixture(scope="session")
 def digit_pngs(mnist_test):
     """A few MNIST test digits as (png_bytes, label), dark ink on white paper like a user's drawing."""
+    from helpers.images import encode
     x, y = mnist_test
-    return [(to_png(255 - x[i]), int(y[i])) for i in range(10)]
+    return [(encode(255 - x[i]), int(y[i])) for i in range(10)]
+
+
+@pytest.fixture
+def model_copy(tmp_path):
+    """The committed .h5 and its metrics.json, copied into tmp_path (-> that folder)."""
+    import config
+    shutil.copy(config.KERAS_MODEL_PATH, tmp_path / "mnist_cnn.h5")
+    shutil.copy(config.METRICS_PATH, tmp_path / "metrics.json")
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def flask_app(predictor):
+    from flask_deploy import create_app
+    return create_app(predictor)
+
+
+@pytest.fixture(scope="session")
+def flask_client(flask_app):
+    return flask_app.test_client()
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    """The Gradio page running in this process on a free local port."""
+    import gradio_interface
+    from local_server import free_port
+    demo = gradio_interface.build_demo()
+    url = gradio_interface.launch(demo, host="127.0.0.1", port=free_port(),
+                                  prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def cerebrium_bundle(tmp_path_factory):
+    """A complete Cerebrium app folder, as `python cerebrium_deploy/build.py --out DIR` makes it."""
+    from helpers.cerebrium import load_build
+    out = tmp_path_factory.mktemp("cerebrium_app")
+    load_build().build(out)
+    return out

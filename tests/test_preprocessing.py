@@ -2,12 +2,9 @@
 
 Property tests (hypothesis) check the contract on arbitrary input, then the
 MNIST-style claims: centred, invariant to polarity and to where and how big
-the digit sits on the page. Then every format, and every way input goes bad.
+the digit sits on the page, and the blank pages it refuses. (Decoding each
+format, and bad image data, are in test_decoding.py.)
 """
-import io
-import struct
-import zlib
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,36 +13,18 @@ from PIL import Image, ImageFilter
 
 import config
 import preprocessing
-from errors import DigitError, InvalidImage, InvalidInput, NoDigitFound, PayloadTooLarge
+from errors import DigitError, InvalidImage, InvalidInput, NoDigitFound
+from helpers import POOL
+from helpers.images import blurred_cosine, encode
 from preprocessing import CENTER, check_mode, preprocess_image
 
 FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-POOL = 200   # hypothesis draws digits from the first POOL MNIST test images
-
-
-@pytest.fixture(scope="module")
-def digits(mnist_test):
-    x, y = mnist_test
-    return x[:POOL], y[:POOL]
-
-
-def encode(array, fmt, **kwargs):
-    buf = io.BytesIO()
-    image = array if isinstance(array, Image.Image) else Image.fromarray(np.asarray(array, np.uint8))
-    image.save(buf, format=fmt, **kwargs)
-    return buf.getvalue()
 
 
 def center_of_mass(out):
     a = out[..., 0]
     ys, xs = np.indices(a.shape)
     return (ys * a).sum() / a.sum(), (xs * a).sum() / a.sum()
-
-
-def blurred_cosine(a, b):
-    """Similarity that forgives a one-pixel shift or resampling, not a different shape."""
-    a, b = preprocessing._box3(preprocessing._box3(a[..., 0])), preprocessing._box3(preprocessing._box3(b[..., 0]))
-    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
 
 def place(digit, scale, canvas_h, canvas_w, top_frac, left_frac, paper):
@@ -166,114 +145,7 @@ def test_real_world_digits_keep_their_label(digits, predictor, transform):
     assert accuracy >= 0.94
 
 
-# --- Formats ---------------------------------------------------------------------------
-FORMATS = [("PNG", {}), ("JPEG", {"quality": 90}), ("GIF", {}), ("BMP", {}), ("WEBP", {"quality": 90}),
-           ("TIFF", {})]
-
-
-@pytest.mark.parametrize("fmt,options", FORMATS, ids=[f for f, _ in FORMATS])
-def test_every_format_decodes(digit_pngs, fmt, options):
-    png, _ = digit_pngs[0]
-    reference = preprocess_image(png)
-    data = encode(Image.open(io.BytesIO(png)).convert("RGB"), fmt, **options)
-    out = preprocess_image(data)
-    assert out.shape == (28, 28, 1)
-    assert blurred_cosine(reference, out) > 0.95
-
-
-def test_transparent_png_is_flattened_onto_white(digits):
-    """A drawing app's export: black ink in the alpha channel, every pixel's RGB black."""
-    d = digits[0][0]
-    rgba = np.zeros((28, 28, 4), np.uint8)
-    rgba[..., 3] = d
-    out = preprocess_image(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
-    assert blurred_cosine(out, preprocess_image(d)) > 0.95
-    # The same as an array, and as an LA (grey + alpha) image.
-    assert blurred_cosine(preprocess_image(rgba), out) > 0.99
-    la = Image.fromarray(rgba, "RGBA").convert("LA")
-    assert blurred_cosine(preprocess_image(la), out) > 0.99
-
-
-def test_exif_rotated_jpeg_is_turned_upright(digits):
-    """Phones store pixels sideways plus an Orientation tag; honour the tag."""
-    d = 255 - np.asarray(Image.fromarray(digits[0][0]).resize((112, 84)))
-    upright = preprocess_image(encode(d, "JPEG", quality=95))
-    sideways = Image.fromarray(d).transpose(Image.Transpose.ROTATE_90)   # stored rotated...
-    exif = Image.Exif()
-    exif[0x0112] = 6                                                     # ...tag: rotate 90 CW to view
-    out = preprocess_image(encode(sideways, "JPEG", quality=95, exif=exif.tobytes()))
-    assert blurred_cosine(out, upright) > 0.95
-    without_tag = preprocess_image(encode(sideways, "JPEG", quality=95))
-    assert blurred_cosine(without_tag, upright) < blurred_cosine(out, upright)
-
-
-@pytest.mark.parametrize("mode", ["L", "P", "1", "CMYK", "I;16", "I", "F"])
-def test_unusual_pil_modes(digit_pngs, mode):
-    png, _ = digit_pngs[0]
-    reference = preprocess_image(png)
-    image = Image.open(io.BytesIO(png))
-    if mode == "I;16":
-        image = Image.fromarray(np.asarray(image).astype(np.uint16) * 257)
-    elif mode in ("I", "F"):
-        image = Image.fromarray(np.asarray(image).astype(np.int32 if mode == "I" else np.float32), mode)
-    else:
-        image = image.convert(mode)
-    assert blurred_cosine(preprocess_image(image), reference) > 0.9
-
-
-def test_array_forms_agree(digits):
-    d = digits[0][0]
-    reference = preprocess_image(d)
-    for form in (d / 255.0, d[..., None], np.repeat(d[..., None], 3, axis=2), d.astype(np.float64), d.tolist()):
-        np.testing.assert_allclose(preprocess_image(form), reference, atol=1e-4)
-
-
 # --- Bad input -----------------------------------------------------------------------
-@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP"])
-def test_truncated_images_are_rejected_clearly(digit_pngs, fmt):
-    png, _ = digit_pngs[0]
-    data = encode(Image.open(io.BytesIO(png)).resize((200, 200)), fmt)
-    with pytest.raises(InvalidImage, match="corrupt or truncated|not a supported image"):
-        preprocess_image(data[:len(data) // 2])
-
-
-@pytest.mark.parametrize("data", [b"", b"hello, world", b"%PDF-1.4 not an image", bytes(range(256)) * 4,
-                                  b"\x89PNG\r\n\x1a\n" + b"\x00" * 40])
-def test_non_image_bytes_are_rejected_clearly(data):
-    with pytest.raises(InvalidImage, match="empty|not a supported image|corrupt or truncated"):
-        preprocess_image(data)
-
-
-@pytest.mark.parametrize("bad", [np.zeros((0, 5)), np.zeros((4, 4, 2)), np.zeros((2, 2, 2, 2)),
-                                 np.array([[np.nan, 1.0]]), np.array([["a", "b"]]), "not an image", 42])
-def test_bad_arrays_and_types_are_rejected_clearly(bad):
-    with pytest.raises((InvalidImage, InvalidInput)):
-        preprocess_image(bad)
-
-
-def _png_header_only(width, height):
-    """A PNG that claims width x height, with its pixel data cut off after 16 bytes."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return b"\x89PNG\r\n\x1a\n" + chunk + struct.pack(">I", 4096) + b"IDAT" + zlib.compress(b"\x00" * 64)[:16]
-
-
-@pytest.mark.parametrize("side", [5000, 100_000])
-def test_huge_images_are_refused_before_decoding(side):
-    # Header only: decoding it would fail as truncated, so PayloadTooLarge proves
-    # the size was checked first (100000^2 also trips Pillow's own bomb guard).
-    with pytest.raises(PayloadTooLarge, match="limit"):
-        preprocess_image(_png_header_only(side, side))
-
-
-def test_pixel_limit_applies_to_arrays_and_pil_images(monkeypatch):
-    monkeypatch.setattr(config, "MAX_IMAGE_PIXELS", 100 * 100)
-    with pytest.raises(PayloadTooLarge):
-        preprocess_image(np.zeros((101, 100), np.uint8))
-    with pytest.raises(PayloadTooLarge):
-        preprocess_image(Image.new("L", (200, 200)))
-
-
 @pytest.mark.parametrize("level", [0, 1, 128, 254, 255])
 @pytest.mark.parametrize("form", ["array", "PNG", "JPEG", "GIF"])
 def test_uniform_pages_raise_no_digit_found(level, form):

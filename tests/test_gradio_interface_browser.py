@@ -2,9 +2,12 @@
 draws digits with mouse strokes and reads the answer from the page.
 
 Needs /usr/bin/chromium (`apt-get install chromium`); Playwright never
-downloads a browser here. Saves reports/gradio_screenshot.png.
+downloads a browser here. The page with a drawn 7 is saved as a screenshot in
+the test's tmp_path; run with UPDATE_SCREENSHOTS=1 to refresh the committed
+reports/gradio_screenshot.png instead (so a plain run leaves `git status` clean).
 """
 import math
+import os
 import re
 from pathlib import Path
 from urllib.parse import urlparse
@@ -14,7 +17,6 @@ from PIL import Image
 
 import config
 import gradio_interface
-from test_gradio import app_url  # noqa: F401  (the page, served on a free local port)
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -38,7 +40,7 @@ ZERO = [[(0.5 + 0.2 * math.sin(a), 0.5 - 0.3 * math.cos(a))
 
 
 @pytest.fixture(scope="module")
-def browser_page(app_url, tmp_path_factory):  # noqa: F811
+def browser_page(app_url, tmp_path_factory):
     """The page open in a fresh headless Chromium profile; -> (page, every URL it requested).
 
     One page load for the whole module: on a busy 2-core machine, loading the
@@ -87,7 +89,15 @@ def predicted(page, expected):
     return {m.get_attribute("aria-label"): float(m.get_attribute("value")) for m in meters.all()}
 
 
-def test_drawing_a_digit_shows_the_prediction(browser_page):
+def screenshot_path(tmp_path):
+    """Where the page's screenshot goes: tmp_path, or the committed one with UPDATE_SCREENSHOTS=1."""
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        config.REPORTS_DIR.mkdir(exist_ok=True)
+        return config.REPORTS_DIR / "gradio_screenshot.png"
+    return tmp_path / "gradio_screenshot.png"
+
+
+def test_drawing_a_digit_shows_the_prediction(browser_page, tmp_path):
     page, _ = browser_page
     page.get_by_role("tab", name="Draw").click()
     page.locator('#sketchpad button[aria-label="Brush"].highlight').wait_for()  # picked on load
@@ -101,8 +111,9 @@ def test_drawing_a_digit_shows_the_prediction(browser_page):
     seen.wait_for()
     assert seen.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [280, 280]
 
-    config.REPORTS_DIR.mkdir(exist_ok=True)
-    page.screenshot(path=str(config.REPORTS_DIR / "gradio_screenshot.png"))
+    shot = screenshot_path(tmp_path)
+    page.screenshot(path=str(shot))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # Clear empties the answer and the canvas, and the brush is picked again: draw a 0.
     page.locator("#clear").click()

@@ -1,13 +1,13 @@
-"""The Gradio page, served on 127.0.0.1 and called like a user's script would:
-through gradio_client's /predict with the sketchpad value."""
+"""gradio_interface.py: the page, served on 127.0.0.1 and called like a user's script
+would (through gradio_client's /predict with the sketchpad value), and the script's
+start-up: the port it serves on, and one clear line instead of a page for a bad model set-up.
+The page in a real browser is in test_gradio_interface_browser.py."""
 import io
 import os
 import re
-import socket
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,25 +17,9 @@ from PIL import Image
 
 import config
 import gradio_interface
+from helpers.cli import BAD_MODEL_SETUPS, assert_refused_before_serving, bad_model_setups, run_script
+from local_server import ROOT, free_port
 from preprocessing import preprocess_image
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    """The page running in this process on a free local port."""
-    demo = gradio_interface.build_demo()
-    url = gradio_interface.launch(demo, host="127.0.0.1", port=free_port(),
-                                  prevent_thread_lock=True, quiet=True)
-    yield url
-    demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +87,9 @@ def test_no_image_at_all_says_what_to_send(client):
 
 def test_undecodable_file_is_refused_clearly(client, tmp_path):
     path = save_png(tmp_path, "broken.png", b"\x89PNG\r\n\x1a\n not really a png")
-    with pytest.raises(AppError, match="cannot identify image file"):
+    with pytest.raises(AppError, match="cannot identify image file") as info:
         client.predict(editor_value(path), api_name="/predict")
+    assert "object at 0x" not in str(info.value) and "<_io." not in str(info.value), str(info.value)
 
 
 def test_upload_over_the_size_limit_is_refused(client, tmp_path):
@@ -177,9 +162,21 @@ def test_script_serves_on_the_port_from_the_environment():
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    output.append(proc.stdout.read())
+    proc.stdout.close()
+    # The page is never shared: Gradio's hint to set share=True would only mislead.
+    assert "share=True" not in "".join(output) and "public link" not in "".join(output), "".join(output)
 
 
 def test_script_rejects_a_bad_port():
     result = subprocess.run([sys.executable, "gradio_interface.py", "--port", "70000"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "--port must be between 1 and 65535" in result.stderr
+
+
+@pytest.mark.parametrize("setup", BAD_MODEL_SETUPS)
+def test_a_bad_model_setup_is_one_line_before_serving(setup, tmp_path):
+    env, expected = bad_model_setups(tmp_path)[setup]
+    port = free_port()
+    result = run_script("gradio_interface.py", "--host", "127.0.0.1", "--port", port, env=env)
+    assert_refused_before_serving(result, port, expected)

@@ -1,20 +1,16 @@
-"""Requests the REST API must answer, shared by the test-client and real-server tests.
+"""Requests the REST API must answer: one table for the test client, the real server and the OpenAPI check.
 
 Each case is (name, method, path, headers, body, expected statuses, expected
 error code or None). Bodies are plain bytes so Flask's test client and
 `requests` send exactly the same thing.
 """
 import base64
-import functools
-import io
 import json
-import struct
-import zlib
 
 import numpy as np
-from PIL import Image
 
 import config
+from helpers.images import encode, png_bomb
 
 BOUNDARY = "testboundary"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
@@ -34,32 +30,12 @@ def multipart(fields):
     return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
 
 
-def png_bytes(array, mode=None):
-    buf = io.BytesIO()
-    Image.fromarray(np.asarray(array, dtype=np.uint8), mode=mode).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-@functools.lru_cache(maxsize=None)
-def png_bomb(side=30000):
-    """A valid 1-bit PNG of side x side pixels (900 M for 30000): ~110 kB on the wire,
-    gigabytes once decoded. Written chunk by chunk so building it costs no memory."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    row = b"\x00" * (1 + (side + 7) // 8)  # filter byte + packed bits
-    z = zlib.compressobj(9)
-    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
-    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
 def bad_requests():
     """The bad-input corpus: every client mistake and the answer it must get."""
-    png = png_bytes(np.full((28, 28), 255))  # a valid image of blank paper
+    png = encode(np.full((28, 28), 255))  # a valid image of blank paper
     digit = np.zeros((28, 28), np.uint8)
     digit[6:22, 12:16] = 255  # a "1", so that only the mistake under test is wrong
-    good_png = png_bytes(digit)
+    good_png = encode(digit)
     svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><text x="5" y="20">7</text></svg>'
     text = b"this is a text file, not an image\n"
     pixels_27 = [[0] * 28 for _ in range(27)]
@@ -77,6 +53,7 @@ def bad_requests():
         ("truncated PNG", post, "/predict", image, good_png[:len(good_png) // 2], {400}, "invalid_image"),
         ("truncated PNG upload", post, "/predict", form, multipart({"image": good_png[:40]}), {400}, "invalid_image"),
         ("text file as image/png", post, "/predict", image, text, {400}, "invalid_image"),
+        ("garbage bytes as image/png", post, "/predict", image, bytes(range(256)) * 4, {400}, "invalid_image"),
         ("text file upload", post, "/predict", form, multipart({"image": text}), {400}, "invalid_image"),
         ("text/plain body", post, "/predict", {"Content-Type": "text/plain"}, text, {415}, "unsupported_media_type"),
         ("form-urlencoded body", post, "/predict", {"Content-Type": "application/x-www-form-urlencoded"},
@@ -86,6 +63,10 @@ def bad_requests():
         ("30000x30000 PNG bomb", post, "/predict", image, png_bomb(), {400, 413}, None),
         ("30000x30000 PNG bomb upload", post, "/predict", form, multipart({"image": png_bomb()}), {400, 413}, None),
         ("blank white image", post, "/predict", image, png, {400}, "no_digit_found"),
+        ("blank white image, basic preprocessing", post, "/predict?preprocess=basic", image, png, {400},
+         "no_digit_found"),
+        ("blank white image upload, basic preprocessing", post, "/predict", form,
+         multipart({"image": png, "preprocess": "basic"}), {400}, "no_digit_found"),
         ("upload without the image field", post, "/predict", form, multipart({"file": good_png}), {400},
          "invalid_input"),
         ("image sent as a text field", post, "/predict", form, multipart({"image": "abc"}), {400}, "invalid_input"),

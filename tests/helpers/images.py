@@ -1,0 +1,46 @@
+"""Images the tests send: encoders, decompression bombs, and a shape comparison."""
+import functools
+import io
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+import preprocessing
+
+
+def encode(image, fmt="PNG", **options):
+    """A PIL image or a uint8 2-D/3-D array -> the bytes of an image file in `fmt`."""
+    buf = io.BytesIO()
+    image = image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image, np.uint8))
+    image.save(buf, format=fmt, **options)
+    return buf.getvalue()
+
+
+def _png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+@functools.lru_cache(maxsize=None)
+def png_bomb(side=30000):
+    """A valid 1-bit PNG of side x side pixels (900 M for 30000): ~110 kB on the wire,
+    gigabytes once decoded. Written chunk by chunk so building it costs no memory."""
+    row = b"\x00" * (1 + (side + 7) // 8)  # filter byte + packed bits
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+
+
+def png_header_only(width, height):
+    """A PNG that claims width x height, with its pixel data cut off after 16 bytes."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+            + struct.pack(">I", 4096) + b"IDAT" + zlib.compress(b"\x00" * 64)[:16])
+
+
+def blurred_cosine(a, b):
+    """Similarity of two model inputs that forgives a one-pixel shift or resampling, not a different shape."""
+    a, b = preprocessing._box3(preprocessing._box3(a[..., 0])), preprocessing._box3(preprocessing._box3(b[..., 0]))
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))

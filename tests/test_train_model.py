@@ -1,0 +1,137 @@
+"""train_model.py: architecture, CLI and where each run writes, a --limit smoke run,
+seeds, and the committed model it wrote earning the accuracy metrics.json claims."""
+import json
+
+import numpy as np
+import pytest
+
+import config
+import train_model
+from artifacts import file_md5, load_metrics
+from preprocessing import to_model_input
+from utils import Predictor
+
+
+def test_model_maps_images_to_probabilities():
+    model = train_model.build_model()
+    assert model.input_shape == (None, 28, 28, 1)
+    assert model.output_shape == (None, 10)
+    out = np.asarray(model(np.zeros((2, 28, 28, 1), np.float32), training=False))
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("argv", [["--output", "model.keras"], ["--epochs", "0"], ["--limit", "5"]])
+def test_cli_rejects_bad_arguments(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        train_model.parse_args(argv)
+    assert exc.value.code != 0
+    assert "error" in capsys.readouterr().err
+
+
+def test_train_dataset_batches_without_the_autotuner():
+    # The autotuner thread stalled one epoch end in three by ~30 s (see make_train_dataset).
+    x, y = np.zeros((300, 28, 28, 1), np.float32), np.arange(300) % 10
+    ds = train_model.make_train_dataset(x, y, batch_size=128, seed=0)
+    assert ds.options().autotune.enabled is False
+    batches = list(ds)
+    assert [len(b[1]) for b in batches] == [128, 128, 44]
+    assert sorted(np.concatenate([b[1] for b in batches]).tolist()) == sorted(y.tolist())
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke") / "mnist_cnn.h5"
+    metrics = train_model.main(["--limit", "600", "--epochs", "1", "--seed", "7", "--output", str(out)])
+    return out, metrics
+
+
+def test_smoke_run_writes_model_metrics_and_plots(smoke_run):
+    out, metrics = smoke_run
+    on_disk = json.loads((out.parent / "metrics.json").read_text())
+    assert on_disk == metrics
+    assert on_disk["artifacts"]["mnist_cnn.h5"]["md5"] == file_md5(out)
+    assert on_disk["training"]["training_images"] == 600
+    assert set(on_disk["per_class_accuracy"]) == {str(d) for d in range(10)}
+    assert 0.05 <= on_disk["temperature"] <= 20
+    for plot in ("training_curves.png", "confusion_matrix.png"):
+        assert (out.parent / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The shared predictor accepts what training wrote, checksum included.
+    predictor = Predictor(out, backend="keras", metrics_path=out.parent / "metrics.json")
+    probs = predictor.predict_proba(np.zeros((3, 28, 28, 1), np.float32))
+    assert probs.shape == (3, 10)
+
+
+def test_same_seed_gives_same_weights(smoke_run, tmp_path):
+    out, metrics = smoke_run
+    again = train_model.main(["--limit", "600", "--epochs", "1", "--seed", "7",
+                              "--output", str(tmp_path / "mnist_cnn.h5")])
+    import keras
+    first = keras.models.load_model(out, compile=False).get_weights()
+    second = keras.models.load_model(tmp_path / "mnist_cnn.h5", compile=False).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    assert again["test_accuracy"] == metrics["test_accuracy"]
+
+
+@pytest.mark.slow
+def test_committed_model_reaches_its_recorded_accuracy(predictor, mnist_test):
+    x, y = mnist_test
+    probs = predictor.predict_proba(to_model_input(x))
+    accuracy = float((probs.argmax(axis=1) == y).mean())
+    recorded = load_metrics()["test_accuracy"]
+    assert accuracy == pytest.approx(recorded, abs=1e-4)
+    assert accuracy >= 0.996
+
+
+# --- Where a run writes: smoke runs never over the committed model ------------------------
+@pytest.mark.parametrize("argv, folder", [(["--quick"], "quick"), (["--limit", "600"], "limit600"),
+                                          (["--quick", "--limit", "500"], "quick")])
+def test_smoke_runs_write_to_runs_not_models(argv, folder):
+    args = train_model.parse_args(argv)
+    assert args.output == config.RUNS_DIR / folder / "mnist_cnn.h5"
+    assert args.reports_dir == args.output.parent
+    assert config.MODELS_DIR not in args.output.parents and config.REPORTS_DIR not in args.output.parents
+
+
+def test_a_plain_run_writes_the_committed_model_and_reports():
+    args = train_model.parse_args([])
+    assert args.output == config.KERAS_MODEL_PATH == config.MODELS_DIR / "mnist_cnn.h5"
+    assert args.reports_dir == config.REPORTS_DIR
+
+
+def test_output_wins_over_the_smoke_default(tmp_path):
+    args = train_model.parse_args(["--quick", "--output", str(tmp_path / "m.h5")])
+    assert args.output == tmp_path / "m.h5" and args.reports_dir == tmp_path
+    args = train_model.parse_args(["--quick", "--output", str(config.KERAS_MODEL_PATH)])
+    assert args.output == config.KERAS_MODEL_PATH and args.reports_dir == config.REPORTS_DIR
+
+
+class StopBeforeTraining(Exception):
+    pass
+
+
+def start_of_main(argv, monkeypatch, capsys):
+    """What main prints before it trains anything: the data loader and TensorFlow are
+    replaced, and TensorFlow's import stops the run, so nothing is written."""
+    tiny = (np.zeros((1, 28, 28), np.uint8), np.zeros(1, np.uint8))
+    monkeypatch.setattr(train_model, "load_data", lambda: (tiny, tiny))
+
+    def stop():
+        raise StopBeforeTraining
+
+    monkeypatch.setattr(train_model, "import_tensorflow", stop)
+    with pytest.raises(StopBeforeTraining):
+        train_model.main(argv)
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [[], ["--epochs", "3"], ["--output", str(config.KERAS_MODEL_PATH)]])
+def test_a_run_that_replaces_the_committed_model_says_so_first(argv, monkeypatch, capsys):
+    out = start_of_main(argv, monkeypatch, capsys)
+    assert out.startswith("note: this run replaces the committed model"), out
+    assert str(config.KERAS_MODEL_PATH) in out and str(config.REPORTS_DIR) in out and "--output" in out
+
+
+@pytest.mark.parametrize("argv", [["--quick"], ["--limit", "600"]])
+def test_a_smoke_run_does_not_warn(argv, monkeypatch, capsys, tmp_path):
+    assert "note:" not in start_of_main(argv, monkeypatch, capsys)
+    assert "note:" not in start_of_main(["--output", str(tmp_path / "m.h5")], monkeypatch, capsys)
