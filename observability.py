@@ -72,7 +72,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record):
         line = {"time": _timestamp(record), "level": record.levelname, "logger": record.name,
-                "request_id": record.request_id}
+                "pid": record.process, "request_id": record.request_id}
         fields = getattr(record, "fields", None)
         if fields is not None:
             line.update(fields)
@@ -89,7 +89,8 @@ class TextFormatter(logging.Formatter):
     def format(self, record):
         fields = getattr(record, "fields", None)
         text = " ".join(f"{key}={value}" for key, value in fields.items()) if fields else record.getMessage()
-        line = f"{_timestamp(record)} {record.levelname} [{record.request_id or '-'}] {record.name}: {text}"
+        line = (f"{_timestamp(record)} {record.levelname} pid={record.process} [{record.request_id or '-'}] "
+                f"{record.name}: {text}")
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -119,14 +120,14 @@ class Metrics:
 
     def __init__(self, predictor):
         import prometheus_client as prom
-        from prometheus_client import values
+        from prometheus_client import multiprocess, values
 
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         if self.multiprocess and not getattr(values.ValueClass, "_multiprocess", False):
             # prometheus_client was imported before the variable was set: choose again,
             # otherwise this process would count in memory and /metrics miss its counts.
             values.ValueClass = values.get_value_class()
-        self._prom = prom
+        self._prom, self._multiprocess_collector = prom, multiprocess.MultiProcessCollector
         # Single process: a registry of this app's own (tests build many apps).
         # Multiprocess: values live in files; /metrics reads them all.
         registry = None if self.multiprocess else prom.CollectorRegistry()
@@ -150,7 +151,7 @@ class Metrics:
         registry = self._registry
         if self.multiprocess:
             registry = self._prom.CollectorRegistry()
-            self._prom.multiprocess.MultiProcessCollector(registry)
+            self._multiprocess_collector(registry)
         return self._prom.generate_latest(registry)
 
 
