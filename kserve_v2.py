@@ -34,6 +34,7 @@ PIXELS = config.IMAGE_SIZE * config.IMAGE_SIZE
 PIXEL_SHAPES = ([config.IMAGE_SIZE, config.IMAGE_SIZE, 1], [PIXELS])
 OUTPUTS = {"probabilities": "FP32", "prediction": "INT64"}
 _NUMPY_TYPES = {"FP32": "<f4", "INT64": "<i8"}
+PLATFORMS = {"keras": "tensorflow_keras", "litert": "tflite"}   # the names Triton gives these runtimes
 
 
 class V2Error(InvalidInput):
@@ -190,7 +191,7 @@ def model_metadata(predictor):
     return {
         "name": config.V2_MODEL_NAME,
         "versions": [predictor.version],
-        "platform": "tensorflow_keras" if predictor.backend == "keras" else "tflite",
+        "platform": PLATFORMS.get(getattr(predictor, "backend", None), "unknown"),
         "inputs": [
             {"name": "input", "datatype": "FP32", "shape": [-1, config.IMAGE_SIZE, config.IMAGE_SIZE, 1]},
             {"name": "image", "datatype": "BYTES", "shape": [-1]},

@@ -144,7 +144,7 @@ class Metrics:
                                          buckets=BATCH_BUCKETS, registry=registry)
         model = prom.Gauge("digits_model_info", "The served model (always 1)", ["version", "backend"],
                            multiprocess_mode="max", registry=registry)
-        model.labels(version=predictor.version, backend=predictor.backend).set(1)
+        model.labels(version=predictor.version, backend=getattr(predictor, "backend", "unknown")).set(1)
 
     def exposition(self):
         """The text the /metrics route answers."""

@@ -58,7 +58,7 @@ def warm_up(predictor):
     """One request through preprocessing and the model, as a client would send it."""
     digit = np.zeros((config.IMAGE_SIZE, config.IMAGE_SIZE), np.uint8)
     digit[6:22, 12:16] = 255  # a "1"
-    (result,) = predictor.predict_images([digit])
+    (result,) = predictor.predict_images([digit], "enhanced")
     if len(result["probabilities"]) != config.NUM_CLASSES:
         raise RuntimeError(f"the warm-up answered {len(result['probabilities'])} probabilities")
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import config
 from flask_deploy import create_app
-from http_cases import MULTIPART, bad_requests, multipart
+from http_cases import MULTIPART, bad_requests, multipart, png_bytes
 
 FIELDS = {"prediction", "confidence", "probabilities", "top_k", "preprocess", "model_version"}
 
@@ -39,7 +39,7 @@ def assert_error(response, statuses, code=None):
     assert response.status_code in statuses, response.get_data(as_text=True)[:300]
     assert response.mimetype == "application/json"
     error = response.get_json()["error"]
-    assert set(error) == {"code", "message"}
+    assert set(error) in ({"code", "message"}, {"code", "message", "index"})  # index: the bad item of a batch
     assert error["message"] and isinstance(error["message"], str)
     if code:
         assert error["code"] == code
@@ -141,6 +141,24 @@ def test_bad_input_gets_a_clear_json_error(client, case):
     assert_error(response, statuses, code)
 
 
+def test_a_batch_error_names_the_bad_item(client, digit_pngs):
+    good = base64.b64encode(digit_pngs[0][0]).decode()
+    blank = base64.b64encode(png_bytes(np.full((28, 28), 255))).decode()
+    corrupt = base64.b64encode(digit_pngs[0][0][:60]).decode()
+    cases = [([good, "%%%"], 1, "invalid_input"),           # caught while reading the JSON
+             ([good, good, [[0] * 27] * 28], 2, "invalid_input"),
+             ([good, corrupt], 1, "invalid_image"),          # caught while decoding the image
+             ([blank], 0, "no_digit_found"),                 # caught by preprocessing
+             ([good, good, good, blank], 3, "no_digit_found")]
+    for instances, index, code in cases:
+        response = client.post("/predict", json={"instances": instances})
+        assert response.status_code == 400
+        assert response.get_json()["error"]["index"] == index and response.get_json()["error"]["code"] == code
+    # One image is not an item of a batch: its errors keep the plain shape.
+    for single in ({"image": blank}, {"image": corrupt}):
+        assert set(client.post("/predict", json=single).get_json()["error"]) == {"code", "message"}
+
+
 def test_405_keeps_the_allow_header(client):
     response = client.get("/predict")
     assert response.status_code == 405
@@ -220,7 +238,8 @@ def test_openapi_document_is_valid(spec):
 
 def test_openapi_paths_and_methods_match_the_app(spec, app):
     served = {(rule.rule, method.lower()) for rule in app.url_map.iter_rules()
-              if rule.endpoint != "static" for method in rule.methods - {"HEAD", "OPTIONS"}}
+              if rule.endpoint.rpartition(".")[2] != "static"  # files (Swagger UI's), not API
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
     documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
     assert documented == served
 
@@ -247,3 +266,22 @@ def test_openapi_schemas_match_real_answers(spec, client, digit_pngs):
         OAS30Validator(schemas["Error"]).validate(response.get_json())
     assert set(spec["paths"]["/predict"]["post"]["requestBody"]["content"]) == {
         "multipart/form-data", "image/*", "application/json"}
+
+
+def test_openapi_describes_the_operations_routes(spec, client, predictor, monkeypatch):
+    from openapi_schema_validator import OAS30Validator
+
+    def check(path, method, response, status="200"):
+        schema = spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+        OAS30Validator(schema).validate(response.get_json())
+
+    check("/health/ready", "get", client.get("/health/ready"))
+    infer = f"/v2/models/{config.V2_MODEL_NAME}/infer"
+    request = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 784], "data": [0.0] * 784}]}
+    OAS30Validator(spec["paths"][infer]["post"]["requestBody"]["content"]["application/json"]["schema"]).validate(request)
+    check(infer, "post", client.post(infer, json=request))
+    check(infer, "post", client.post(infer, json={"inputs": []}), "400")
+    monkeypatch.setattr(config, "API_KEYS", ("k",))
+    refused = create_app(predictor).test_client().post("/predict", json={"pixels": [[0] * 28] * 28})
+    assert refused.status_code == 401
+    OAS30Validator(spec["components"]["schemas"]["Error"]).validate(refused.get_json())
