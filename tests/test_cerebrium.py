@@ -103,9 +103,26 @@ def test_toml_follows_the_cerebrium_cli_2_rules(toml):
     assert isinstance(hardware["memory"], float) and 0 < hardware["memory"] <= 96
 
     scaling = sections["scaling"]
-    assert {"min_replicas", "max_replicas", "cooldown", "replica_concurrency"} <= set(scaling)
+    assert {"min_replicas", "max_replicas", "cooldown", "replica_concurrency", "response_grace_period"} <= set(scaling)
     assert 0 <= scaling["min_replicas"] <= scaling["max_replicas"]
     assert scaling["replica_concurrency"] >= 1 and scaling["cooldown"] >= 0
+    assert 1 <= scaling["response_grace_period"] <= 3600
+
+
+def test_toml_keeps_the_endpoint_behind_auth(toml):
+    """Cerebrium's TOML reference now defaults disable_auth to true: it must be set, and false."""
+    assert toml["cerebrium"]["deployment"]["disable_auth"] is False
+
+
+def test_every_scaling_key_says_why():
+    """Each scaling setting carries a one-line reason on its own line of the file."""
+    text = (DEPLOY / "cerebrium.toml").read_text()
+    section = text.split("[cerebrium.scaling]", 1)[1].split("\n[", 1)[0]
+    settings = [line for line in section.splitlines() if re.match(r"\s*\w+\s*=", line)]
+    assert {line.split("=")[0].strip() for line in settings} == {
+        "min_replicas", "max_replicas", "cooldown", "replica_concurrency", "response_grace_period"}
+    for line in settings:
+        assert re.search(r"#\s*\S.{10,}", line), f"no reason given: {line!r}"
 
 
 def test_toml_pins_the_versions_requirements_txt_pins(toml):
@@ -251,13 +268,20 @@ def test_main_answers_bad_input_with_an_error_and_a_status_code(bundle):
         ({"instances": "abc"}, 400, "invalid_input"),
         ({"instances": [[1, 2, 3]]}, 400, "invalid_input"),
         ({"instances": ["x"] * (config.MAX_BATCH_SIZE + 1)}, 413, "payload_too_large"),
+        ({"instances": [[[0] * 28] * 27 + [[255] * 28], blank]}, 400, "no_digit_found"),
+        ({"instances": [[[0] * 28] * 27 + [[255] * 28], "%%%"]}, 400, "invalid_input"),
     ]
     found = call_main(bundle, [kwargs for kwargs, _, _ in cases], missing=["tensorflow"], cwd=bundle)
-    for (kwargs, status, code), answer in zip(cases, found["answers"]):
+    # Batch errors name the bad item: {position in `cases`: index of the bad instance}.
+    batch_errors = {9: 0, len(cases) - 2: 1, len(cases) - 1: 1}
+    assert all("instances" in cases[i][0] for i in batch_errors)
+    for i, ((kwargs, status, code), answer) in enumerate(zip(cases, found["answers"])):
         assert "raised" not in answer, f"predict({kwargs}) raised {answer.get('raised')}"
         assert answer["status_code"] == status, answer
         assert answer["error"]["code"] == code and answer["error"]["message"], answer
         assert set(answer) == {"error", "status_code"}
+        # A batch error names the bad item (as Flask's does); a single image's has no index.
+        assert answer["error"].get("index") == batch_errors.get(i)
 
 
 def test_main_serves_keras_where_tensorflow_is_installed_instead(bundle, tmp_path, digit_pngs, predictor):
