@@ -84,15 +84,13 @@ def install(app, predictor):
     state = Readiness()
     app.extensions["readiness"] = state
 
-    @app.get("/health/live")
-    def live():
-        return {"status": "alive"}
-
     @app.get("/health/ready")
     def ready():
-        if state.ready:
-            return {"status": "ready", "model_version": predictor.version}
-        return {"status": "not_ready", "reason": state.reason}, 503
+        if not state.ready:
+            return {"status": "not_ready", "reason": state.reason}, 503
+        return {"status": "ready", "model_version": predictor.version}
+
+    app.add_url_rule("/health/live", "live", lambda: {"status": "alive"})  # answering at all is the answer
 
     try:
         warm_up(predictor)

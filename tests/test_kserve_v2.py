@@ -17,13 +17,8 @@ PNGS = {int(path.stem.split("_")[1]): path.read_bytes() for path in config.EXAMP
 
 
 @pytest.fixture(scope="module")
-def app(predictor):
-    return create_app(predictor)
-
-
-@pytest.fixture(scope="module")
-def client(app):
-    return app.test_client()
+def client(predictor):
+    return create_app(predictor).test_client()
 
 
 @pytest.fixture(scope="module")
