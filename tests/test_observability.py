@@ -1,7 +1,10 @@
 """Request IDs, the per-request log line and the Prometheus metrics: in process through
 Flask's test client, and across the real server's worker processes."""
 import json
+import os
 import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -12,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import config
 import observability
 from flask_deploy import create_app
-from local_server import free_port, start_server, stop_server
+from local_server import ROOT, free_port, start_server, stop_server
 
 EXAMPLES = {int(path.stem.split("_")[1]): path.read_bytes() for path in config.EXAMPLES_DIR.glob("mnist_*.png")}
 
@@ -201,3 +204,10 @@ def test_the_metrics_directory_is_emptied_at_start(tmp_path, monkeypatch):
     (stale / "keep.txt").write_text("not ours")
     path = observability.prepare_multiprocess_dir(str(stale))
     assert path == str(stale) and sorted(p.name for p in stale.iterdir()) == ["keep.txt"]
+
+
+@pytest.mark.parametrize("env,named", [({"LOG_FORMAT": "xml"}, "LOG_FORMAT"), ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL")])
+def test_the_server_refuses_bad_log_settings_in_one_line(env, named):
+    result = subprocess.run([sys.executable, "flask_deploy.py", "--port", str(free_port())], cwd=ROOT, timeout=60,
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL, env={**os.environ, **env})
+    assert result.returncode == 2 and named in result.stderr and "Traceback" not in result.stderr
