@@ -25,7 +25,7 @@ from flask import Blueprint, Response, current_app, request
 import config
 import observability
 import probes
-from errors import DigitError, InvalidInput
+from errors import DigitError, InvalidInput, batch_item
 from payloads import decode_base64_image
 from preprocessing import check_mode
 
@@ -119,7 +119,10 @@ def images_from(tensor, raw):
         data = tensor.get("data")
         if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
             raise V2Error("input 'image': data must be a list of base64 strings")
-        images = [decode_base64_image(item) for item in data]
+        images = []
+        for index, item in enumerate(data):
+            with batch_item(index):
+                images.append(decode_base64_image(item))
     if len(images) != n:
         raise V2Error(f"input 'image': {len(images)} elements for shape [{n}]")
     return images

@@ -76,6 +76,9 @@ def _chain_sigterm():
         previous(signum, frame)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    # Re-installing resets this flag; gunicorn sets it so that SIGTERM does not
+    # interrupt the system calls of requests in flight. Keep it that way.
+    signal.siginterrupt(signal.SIGTERM, False)
     _hooked.set()
 
 

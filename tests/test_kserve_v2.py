@@ -98,7 +98,8 @@ def bad_infer_requests():
         ("ragged", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], [[0.0], [0.0, 0.0]])]}).encode(), None),
         ("unknown output", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], good)],
                                        "outputs": [{"name": "logits"}]}).encode(), None),
-        ("base64 garbage", json.dumps({"inputs": [tensor("image", "BYTES", [1], ["%%%"])]}).encode(), None),
+        ("base64 garbage", json.dumps({"inputs": [tensor("image", "BYTES", [2], [
+            base64.b64encode(PNGS[7]).decode(), "%%%"])]}).encode(), "item 1"),
         ("blank image", json.dumps({"inputs": [tensor("image", "BYTES", [2], [
             base64.b64encode(PNGS[7]).decode(), base64.b64encode(
                 PNGS[7][:8] + b"corrupt").decode()])]}).encode(), "item 1"),
