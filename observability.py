@@ -194,22 +194,24 @@ def install(app, predictor):
 
     @app.before_request
     def start_request():
-        g.started = time.perf_counter()
+        state = g._get_current_object()  # one context lookup instead of one per attribute
+        state.started = time.perf_counter()
         given = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        state.request_id = given if _CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
     @app.after_request
     def finish_request(response):
-        duration = time.perf_counter() - g.get("started", time.perf_counter())
-        request_id = g.get("request_id") or uuid.uuid4().hex
+        state, req = g._get_current_object(), request._get_current_object()
+        duration = time.perf_counter() - getattr(state, "started", time.perf_counter())
+        request_id = getattr(state, "request_id", None) or uuid.uuid4().hex
         response.headers[REQUEST_ID_HEADER] = request_id
-        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        route = req.url_rule.rule if req.url_rule is not None else "unmatched"
         status = response.status_code
-        metrics.requests.labels(route, request.method, str(status)).inc()
+        metrics.requests.labels(route, req.method, str(status)).inc()
         metrics.latency.labels(route).observe(duration)
-        fields = {"method": request.method, "path": request.path, "status": status,
+        fields = {"method": req.method, "path": req.path, "status": status,
                   "duration_ms": round(duration * 1000, 3), "model_version": version}
-        predictions = g.get("predictions")
+        predictions = getattr(state, "predictions", None)
         if predictions is not None:
             metrics.batch_size.observe(len(predictions))
             for digit in predictions:
