@@ -96,3 +96,15 @@ WSGI_SERVER = _env("WSGI_SERVER", "gunicorn").lower()
 WSGI_WORKERS = _env("WSGI_WORKERS", 2, int)       # gunicorn processes, each loads the model once
 WSGI_THREADS = _env("WSGI_THREADS", 4, int)       # threads per process
 WSGI_TIMEOUT_S = _env("WSGI_TIMEOUT_S", 120, int)  # a worker silent this long is restarted (covers model loading)
+
+# --- Operating the REST API (observability.py, probes.py, access.py, kserve_v2.py) ---
+LOG_LEVEL = _env("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = _env("LOG_FORMAT", "json").lower()   # json: one object a line, for collectors; text: for people
+# prometheus_client's own variable: where worker processes keep their metric files.
+# Empty: flask_deploy.main() makes a fresh temporary one for each server run.
+PROMETHEUS_MULTIPROC_DIR = _env("PROMETHEUS_MULTIPROC_DIR", "")
+# Opt-in: comma-separated keys; every route but the probes and /metrics then needs one.
+API_KEYS = tuple(key.strip() for key in _env("API_KEYS", "").split(",") if key.strip())
+# Opt-in: comma-separated origins allowed to call the API from a browser ("*" for any).
+CORS_ORIGINS = tuple(origin.strip() for origin in _env("CORS_ORIGINS", "").split(",") if origin.strip())
+V2_MODEL_NAME = "mnist"   # the model's name in the Open Inference Protocol (/v2/models/mnist)

@@ -3,6 +3,7 @@
 Each carries a machine-readable `code` and the HTTP `status` it maps to, so
 Flask, Cerebrium, Gradio and the CLIs report the same mistake the same way.
 """
+import contextlib
 
 
 class DigitError(ValueError):
@@ -10,9 +11,24 @@ class DigitError(ValueError):
 
     code = "invalid_input"
     status = 400
+    index = None  # position of the item at fault in a batch ("instances"), set by batch_item()
 
     def to_dict(self):
-        return {"error": {"code": self.code, "message": str(self)}}
+        error = {"code": self.code, "message": str(self)}
+        if self.index is not None:
+            error["index"] = self.index
+        return {"error": error}
+
+
+@contextlib.contextmanager
+def batch_item(index):
+    """A DigitError raised inside names batch item `index`, so a client with
+    256 images learns which one is bad."""
+    try:
+        yield
+    except DigitError as exc:
+        exc.index = index
+        raise
 
 
 class InvalidInput(DigitError):

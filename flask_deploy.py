@@ -13,13 +13,20 @@ is a 500.
 import argparse
 import io
 import json
+import os
+import shutil
 import socket
 import sys
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+import access
+import api_docs
 import config
+import kserve_v2
+import observability
+import probes
 from errors import DigitError, InvalidInput, ModelFileError, PayloadTooLarge, UnsupportedMediaType
 from openapi_spec import build_spec
 from payloads import parse_json_payload
@@ -72,7 +79,13 @@ def limit_streamed_bodies(wsgi_app, limit):
 def create_app(predictor=None):
     """The Flask app. `predictor` defaults to the shared one, loaded here, once."""
     predictor = get_predictor() if predictor is None else predictor
+    observability.configure_logging()
     app = Flask(__name__)
+    observability.install(app, predictor)  # first: every request, refused ones too, gets an ID and a log line
+    access.install(app, config.API_KEYS, config.CORS_ORIGINS)
+    probes.install(app, predictor)
+    app.register_blueprint(kserve_v2.create_blueprint(predictor))
+    app.register_blueprint(api_docs.create_blueprint("Handwritten digit classifier"))
     # Werkzeug refuses bigger bodies (413) before reading them, raw and chunked ones included.
     app.config["MAX_CONTENT_LENGTH"] = config.MAX_REQUEST_BYTES
     app.wsgi_app = limit_streamed_bodies(app.wsgi_app, config.MAX_REQUEST_BYTES)
@@ -82,7 +95,12 @@ def create_app(predictor=None):
     @app.post("/predict")
     def predict():
         images, is_batch, preprocess = read_predict_request()
-        results = predictor.predict_images(images, preprocess)
+        try:
+            results = predictor.predict_images(images, preprocess)
+        except DigitError as exc:
+            exc.index = exc.index if is_batch else None  # one image is not an item of a batch
+            raise
+        observability.note_predictions([result["prediction"] for result in results])
         return {"predictions": results} if is_batch else results[0]
 
     @app.get("/health")
@@ -172,6 +190,10 @@ def main(argv=None):
         parser.error(f"--port must be 1-65535, got {args.port}")
     if config.WSGI_SERVER not in ("gunicorn", "waitress"):
         parser.error(f"WSGI_SERVER must be gunicorn or waitress, got {config.WSGI_SERVER!r}")
+    try:
+        observability.configure_logging()
+    except ValueError as exc:  # LOG_LEVEL or LOG_FORMAT
+        parser.error(str(exc))
     try:  # fail fast with a clear message, before any worker starts
         resolve_model()
         ensure_port_free(args.host, args.port)
@@ -184,6 +206,8 @@ def main(argv=None):
 
     print(f"Serving on http://{args.host}:{args.port} (backend {config.MODEL_BACKEND}, "
           f"{'Flask debug server' if args.debug else config.WSGI_SERVER})", file=sys.stderr, flush=True)
+    # Before any worker exists: workers inherit the variable and count into files there.
+    metrics_dir, parent = observability.prepare_multiprocess_dir(), os.getpid()
     try:
         if args.debug:
             # No reloader: it would run this script again in a child and load the model twice.
@@ -195,6 +219,11 @@ def main(argv=None):
     except OSError as exc:  # port taken, address not available
         print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        # Only the parent, and only a directory it made: a forked worker that exits
+        # unwinds through here too, and must not take its siblings' metrics along.
+        if os.getpid() == parent and not config.PROMETHEUS_MULTIPROC_DIR:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

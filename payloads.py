@@ -17,7 +17,7 @@ import re
 import numpy as np
 
 import config
-from errors import InvalidInput, PayloadTooLarge
+from errors import InvalidInput, PayloadTooLarge, batch_item
 from preprocessing import check_mode
 
 _DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w=.+-]+)*;base64,", re.IGNORECASE)
@@ -87,4 +87,8 @@ def parse_json_payload(payload):
         raise InvalidInput("instances must be a non-empty list")
     if len(instances) > config.MAX_BATCH_SIZE:
         raise PayloadTooLarge(f"a batch holds at most {config.MAX_BATCH_SIZE} instances, got {len(instances)}")
-    return [parse_instance(item) for item in instances], True, preprocess
+    images = []
+    for index, item in enumerate(instances):
+        with batch_item(index):
+            images.append(parse_instance(item))
+    return images, True, preprocess

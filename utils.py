@@ -20,7 +20,7 @@ import numpy as np
 import config
 from artifacts import load_metrics, model_version
 from calibration import apply_temperature
-from errors import InvalidInput, ModelFileError
+from errors import InvalidInput, ModelFileError, batch_item
 from preprocessing import check_mode, preprocess_image
 
 __all__ = ["Predictor", "get_predictor", "make_runner", "resolve_model", "format_prediction"]
@@ -171,7 +171,11 @@ class Predictor:
         preprocess = check_mode(preprocess)
         if not images:
             raise InvalidInput("no images given")
-        batch = np.stack([preprocess_image(image, mode=preprocess) for image in images])
+        inputs = []
+        for index, image in enumerate(images):
+            with batch_item(index):  # a blank or corrupt image names its place in the list
+                inputs.append(preprocess_image(image, mode=preprocess))
+        batch = np.stack(inputs)
         return [format_prediction(p, preprocess, self.version) for p in self.predict_proba(batch)]
 
 

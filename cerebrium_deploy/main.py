@@ -53,6 +53,8 @@ def predict(image: str | None = None, instances: list | None = None, preprocess:
             {"image": image, "instances": instances, "preprocess": preprocess})
         results = predictor.predict_images(images, mode)
     except errors.DigitError as exc:
+        if instances is None:
+            exc.index = None  # one image is not an item of a batch: nothing to name
         return {**exc.to_dict(), "status_code": exc.status}
     except Exception:  # a bug on our side: log it, answer a clean 500 instead of a traceback
         log.exception("prediction failed")

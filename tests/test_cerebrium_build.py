@@ -60,9 +60,26 @@ def test_toml_follows_the_cerebrium_cli_2_rules(toml):
     assert isinstance(hardware["memory"], float) and 0 < hardware["memory"] <= 96
 
     scaling = sections["scaling"]
-    assert {"min_replicas", "max_replicas", "cooldown", "replica_concurrency"} <= set(scaling)
+    assert {"min_replicas", "max_replicas", "cooldown", "replica_concurrency", "response_grace_period"} <= set(scaling)
     assert 0 <= scaling["min_replicas"] <= scaling["max_replicas"]
     assert scaling["replica_concurrency"] >= 1 and scaling["cooldown"] >= 0
+    assert 1 <= scaling["response_grace_period"] <= 3600
+
+
+def test_toml_keeps_the_endpoint_behind_auth(toml):
+    """Cerebrium's TOML reference now defaults disable_auth to true: it must be set, and false."""
+    assert toml["cerebrium"]["deployment"]["disable_auth"] is False
+
+
+def test_every_scaling_key_says_why():
+    """Each scaling setting carries a one-line reason on its own line of the file."""
+    text = (DEPLOY / "cerebrium.toml").read_text()
+    section = text.split("[cerebrium.scaling]", 1)[1].split("\n[", 1)[0]
+    settings = [line for line in section.splitlines() if re.match(r"\s*\w+\s*=", line)]
+    assert {line.split("=")[0].strip() for line in settings} == {
+        "min_replicas", "max_replicas", "cooldown", "replica_concurrency", "response_grace_period"}
+    for line in settings:
+        assert re.search(r"#\s*\S.{10,}", line), f"no reason given: {line!r}"
 
 
 def test_toml_pins_the_versions_requirements_txt_pins(toml):

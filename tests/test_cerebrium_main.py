@@ -54,14 +54,21 @@ def test_main_answers_bad_input_with_an_error_and_a_status_code(cerebrium_bundle
         ({"instances": "abc"}, 400, "invalid_input"),
         ({"instances": [[1, 2, 3]]}, 400, "invalid_input"),
         ({"instances": ["x"] * (config.MAX_BATCH_SIZE + 1)}, 413, "payload_too_large"),
+        ({"instances": [[[0] * 28] * 27 + [[255] * 28], blank]}, 400, "no_digit_found"),
+        ({"instances": [[[0] * 28] * 27 + [[255] * 28], "%%%"]}, 400, "invalid_input"),
     ]
     found = call_main(cerebrium_bundle, [kwargs for kwargs, _, _ in cases], missing=["tensorflow"],
                       cwd=cerebrium_bundle)
-    for (kwargs, status, code), answer in zip(cases, found["answers"]):
+    # Batch errors name the bad item: {position in `cases`: index of the bad instance}.
+    batch_errors = {9: 0, len(cases) - 2: 1, len(cases) - 1: 1}
+    assert all("instances" in cases[i][0] for i in batch_errors)
+    for i, ((kwargs, status, code), answer) in enumerate(zip(cases, found["answers"])):
         assert "raised" not in answer, f"predict({kwargs}) raised {answer.get('raised')}"
         assert answer["status_code"] == status, answer
         assert answer["error"]["code"] == code and answer["error"]["message"], answer
         assert set(answer) == {"error", "status_code"}
+        # A batch error names the bad item (as Flask's does); a single image's has no index.
+        assert answer["error"].get("index") == batch_errors.get(i)
 
 
 def test_main_serves_keras_where_tensorflow_is_installed_instead(cerebrium_bundle, tmp_path, digit_pngs, predictor):

@@ -21,6 +21,7 @@ from flask_deploy import create_app
 from helpers import EXPORTS
 from helpers.cli import BAD_MODEL_SETUPS, assert_refused_before_serving, bad_model_setups, run_script
 from helpers.http_cases import MULTIPART, bad_requests, multipart
+from helpers.images import encode
 from helpers.scripts import run_helper_json
 from local_server import ROOT, free_port, start_server, stop_server
 
@@ -41,7 +42,7 @@ def assert_error(response, statuses, code=None):
     assert response.status_code in statuses, response.get_data(as_text=True)[:300]
     assert response.mimetype == "application/json"
     error = response.get_json()["error"]
-    assert set(error) == {"code", "message"}
+    assert set(error) in ({"code", "message"}, {"code", "message", "index"})  # index: the bad item of a batch
     assert error["message"] and isinstance(error["message"], str)
     assert_no_object_repr(error["message"])
     if code:
@@ -171,6 +172,24 @@ def test_bad_input_gets_a_clear_json_error(flask_client, case):
     name, method, path, headers, body, statuses, code = case
     response = flask_client.open(path, method=method, headers=headers, data=body)
     assert_error(response, statuses, code)
+
+
+def test_a_batch_error_names_the_bad_item(flask_client, digit_pngs):
+    good = base64.b64encode(digit_pngs[0][0]).decode()
+    blank = base64.b64encode(encode(np.full((28, 28), 255).astype(np.uint8))).decode()
+    corrupt = base64.b64encode(digit_pngs[0][0][:60]).decode()
+    cases = [([good, "%%%"], 1, "invalid_input"),           # caught while reading the JSON
+             ([good, good, [[0] * 27] * 28], 2, "invalid_input"),
+             ([good, corrupt], 1, "invalid_image"),          # caught while decoding the image
+             ([blank], 0, "no_digit_found"),                 # caught by preprocessing
+             ([good, good, good, blank], 3, "no_digit_found")]
+    for instances, index, code in cases:
+        response = flask_client.post("/predict", json={"instances": instances})
+        assert response.status_code == 400
+        assert response.get_json()["error"]["index"] == index and response.get_json()["error"]["code"] == code
+    # One image is not an item of a batch: its errors keep the plain shape.
+    for single in ({"image": blank}, {"image": corrupt}):
+        assert set(flask_client.post("/predict", json=single).get_json()["error"]) == {"code", "message"}
 
 
 def test_405_keeps_the_allow_header(flask_client):

@@ -4,6 +4,7 @@ import base64
 
 import pytest
 
+import config
 from helpers.http_cases import bad_requests
 
 
@@ -21,7 +22,8 @@ def test_openapi_document_is_valid(spec):
 
 def test_openapi_paths_and_methods_match_the_app(spec, flask_app):
     served = {(rule.rule, method.lower()) for rule in flask_app.url_map.iter_rules()
-              if rule.endpoint != "static" for method in rule.methods - {"HEAD", "OPTIONS"}}
+              if rule.endpoint.rpartition(".")[2] != "static"  # files (Swagger UI's), not API
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
     documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
     assert documented == served
 
@@ -48,3 +50,24 @@ def test_openapi_schemas_match_real_answers(spec, flask_client, digit_pngs):
         OAS30Validator(schemas["Error"]).validate(response.get_json())
     assert set(spec["paths"]["/predict"]["post"]["requestBody"]["content"]) == {
         "multipart/form-data", "image/*", "application/json"}
+
+
+def test_openapi_describes_the_operations_routes(spec, flask_client, predictor, monkeypatch):
+    from openapi_schema_validator import OAS30Validator
+
+    from flask_deploy import create_app
+
+    def check(path, method, response, status="200"):
+        schema = spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+        OAS30Validator(schema).validate(response.get_json())
+
+    check("/health/ready", "get", flask_client.get("/health/ready"))
+    infer = f"/v2/models/{config.V2_MODEL_NAME}/infer"
+    request = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 784], "data": [0.0] * 784}]}
+    OAS30Validator(spec["paths"][infer]["post"]["requestBody"]["content"]["application/json"]["schema"]).validate(request)
+    check(infer, "post", flask_client.post(infer, json=request))
+    check(infer, "post", flask_client.post(infer, json={"inputs": []}), "400")
+    monkeypatch.setattr(config, "API_KEYS", ("k",))
+    refused = create_app(predictor).test_client().post("/predict", json={"pixels": [[0] * 28] * 28})
+    assert refused.status_code == 401
+    OAS30Validator(spec["components"]["schemas"]["Error"]).validate(refused.get_json())
