@@ -90,9 +90,20 @@ MAX_BATCH_SIZE = _env("MAX_BATCH_SIZE", 256, int)
 LITERT_THREADS = _env("LITERT_THREADS", min(2, os.cpu_count() or 1), int)
 LITERT_BATCH_CHUNK = _env("LITERT_BATCH_CHUNK", 32, int)
 TOP_K = 3
-# The REST API's production WSGI server (flask_deploy.py): `gunicorn` (POSIX,
-# one model per worker process) or `waitress` (threads in one process, any OS).
-WSGI_SERVER = _env("WSGI_SERVER", "gunicorn").lower()
-WSGI_WORKERS = _env("WSGI_WORKERS", 2, int)       # gunicorn processes, each loads the model once
-WSGI_THREADS = _env("WSGI_THREADS", 4, int)       # threads per process
-WSGI_TIMEOUT_S = _env("WSGI_TIMEOUT_S", 120, int)  # a worker silent this long is restarted (covers model loading)
+# The REST API's production server (flask_deploy.py, serving.py): `granian` (POSIX:
+# worker processes, each loads the model once) or `waitress` (threads in one process, any OS).
+WSGI_SERVER = _env("WSGI_SERVER", "granian").lower()
+WSGI_WORKERS = _env("WSGI_WORKERS", 2, int)       # granian worker processes, each loads the model once
+WSGI_THREADS = _env("WSGI_THREADS", 8, int)       # threads per process running the Flask app
+# Slow clients: a connection must send its headers, then its body, within these
+# (else it is closed; a late body gets a 408). Neither holds a Python thread meanwhile.
+HTTP_HEADER_TIMEOUT_S = _env("HTTP_HEADER_TIMEOUT_S", 10.0, float)
+HTTP_BODY_TIMEOUT_S = _env("HTTP_BODY_TIMEOUT_S", 10.0, float)
+# Connections one worker holds at once (idle keep-alive and stalled ones included);
+# more wait in the listen backlog.
+HTTP_MAX_CONNECTIONS = _env("HTTP_MAX_CONNECTIONS", 1024, int)
+# SIGTERM: serve on SHUTDOWN_DELAY_S (the readiness probe already answers "shutting
+# down"), then stop accepting, finish what is in flight, and kill what is still
+# busy SHUTDOWN_GRACE_S later (whole seconds, 1-1800).
+SHUTDOWN_DELAY_S = _env("SHUTDOWN_DELAY_S", 0.0, float)
+SHUTDOWN_GRACE_S = _env("SHUTDOWN_GRACE_S", 30, int)
