@@ -90,6 +90,8 @@ MAX_BATCH_SIZE = _env("MAX_BATCH_SIZE", 256, int)
 LITERT_THREADS = _env("LITERT_THREADS", min(2, os.cpu_count() or 1), int)
 LITERT_BATCH_CHUNK = _env("LITERT_BATCH_CHUNK", 32, int)
 TOP_K = 3
+# Concurrent requests in one process share a model call (batching.py), up to this many images.
+BATCH_MAX_IMAGES = _env("BATCH_MAX_IMAGES", 32, int)
 # The REST API's production server (flask_deploy.py, serving.py): `granian` (POSIX:
 # worker processes, each loads the model once) or `waitress` (threads in one process, any OS).
 WSGI_SERVER = _env("WSGI_SERVER", "granian").lower()
