@@ -24,6 +24,7 @@ import serving
 from errors import DigitError, InvalidInput, ModelFileError, PayloadTooLarge, UnsupportedMediaType
 from openapi_spec import build_spec
 from payloads import parse_json_payload
+from quick_multipart import split_form
 from utils import get_predictor, resolve_model
 
 ACCEPTED_TYPES = "multipart/form-data (file in field \"image\"), image/* or application/json"
@@ -36,10 +37,19 @@ def read_predict_request():
     query_mode = request.args.get("preprocess")
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
-        upload = request.files.get("image")
-        if upload is None:
+        parts = split_form(request.get_data(), request.mimetype_params.get("boundary"))
+        if parts is None:   # not the plain form this fast path knows: Werkzeug parses it
+            upload = request.files.get("image")
+            image = None if upload is None else upload.read()
+            mode = request.form.get("preprocess", query_mode)
+        else:
+            image = next((content for name, filename, content in parts
+                          if name == "image" and filename is not None), None)
+            mode = next((content.decode("utf-8", "replace") for name, filename, content in parts
+                         if name == "preprocess" and filename is None), query_mode)
+        if image is None:
             raise InvalidInput('multipart requests must carry the image file in the field "image"')
-        return [upload.read()], False, request.form.get("preprocess", query_mode)
+        return [image], False, mode
     if mimetype.startswith("image/"):
         return [request.get_data(cache=False)], False, query_mode
     if request.is_json:

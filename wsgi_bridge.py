@@ -45,36 +45,20 @@ class WSGIBridge:
         # and refuses it with its own 413 (a JSON error like any other).
         self.read_limit = max_body_bytes + 1
         self.app = self.pool = None
-        self.in_flight = 0
-        self._idle = None
 
     # --- granian's worker life cycle ------------------------------------------------
     def __rsgi_init__(self, loop):
         self.app = self.app_factory()
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="wsgi")
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     def __rsgi_del__(self, loop):
-        # granian stops its event loop as soon as the worker is told to stop; the
-        # requests already being answered finish here before the process exits.
-        loop.run_until_complete(self._idle.wait())
+        # granian calls this once it has answered every request in flight.
         self.pool.shutdown(wait=True)
 
     # --- One request ------------------------------------------------------------------
     async def __rsgi__(self, scope, protocol):
         if scope.proto != "http":
             return
-        self.in_flight += 1
-        self._idle.clear()
-        try:
-            await self._answer(scope, protocol)
-        finally:
-            self.in_flight -= 1
-            if not self.in_flight:
-                self._idle.set()
-
-    async def _answer(self, scope, protocol):
         try:
             body = await asyncio.wait_for(self._read_body(scope, protocol), self.body_timeout_s)
         except asyncio.TimeoutError:
