@@ -366,32 +366,30 @@ def robustness(upload, workdir, load):
 
 
 def robustness_table(r):
-    s = r["slow_clients"]
-    lines = ["| check | result | load avg |", "|---|---|---|",
-             f"| {s['stalled']} stalled half-requests (half headers / headers + part of body) | /health "
-             f"{s['health_ok']}/10 answered, slowest {s['health_max_ms']:.1f} ms; /predict {s['predict_ok']}/10, "
-             f"slowest {s['predict_max_ms']:.1f} ms; {s['stalled_closed']}/{s['stalled']} stalled closed after "
-             f"{s['closed_after_s']} s (timeouts {s['timeouts_s'][0]:g} s / {s['timeouts_s'][1]:g} s) | "
-             f"{s['load_average']} |"]
-    for o in r.get("overload", []):
-        lines.append(f"| overload c={o['connections']}, keep-alive, 30 s, 2 s timeout | {o['requests']:,} requests, "
-                     f"{o['rps']:,.0f} req/s, p99 {o['p99_ms']:.0f} ms, max {o['max_ms']:.0f} ms; socket errors "
-                     f"{o['connect'] + o['read'] + o['write']}, timeouts {o['timeout']}, non-2xx {o['status']} | "
-                     f"{o['load_average']} |")
+    """One row per check: (what was done, what happened, load average meanwhile)."""
+    s, k, t = r["slow_clients"], r["worker_killed"], r["sigterm"]
+    rows = [(f"{s['stalled']} stalled half-requests (half headers / headers + part of body)",
+             f"/health {s['health_ok']}/10 answered, slowest {s['health_max_ms']:.1f} ms; /predict "
+             f"{s['predict_ok']}/10, slowest {s['predict_max_ms']:.1f} ms; {s['stalled_closed']}/{s['stalled']} "
+             f"stalled closed after {s['closed_after_s']} s (timeouts {s['timeouts_s'][0]:g} s / "
+             f"{s['timeouts_s'][1]:g} s)", s["load_average"])]
+    rows += [(f"overload c={o['connections']}, keep-alive, 30 s, 2 s timeout",
+              f"{o['requests']:,} requests, {o['rps']:,.0f} req/s, p99 {o['p99_ms']:.0f} ms, max {o['max_ms']:.0f} ms; "
+              f"socket errors {o['connect'] + o['read'] + o['write']}, timeouts {o['timeout']}, non-2xx {o['status']}",
+              o["load_average"]) for o in r.get("overload", [])]
     if "memory" in r:
         m = r["memory"]
-        lines.append(f"| memory, {m['requests']:,} requests at c=32 | whole server tree {m['rss_before_mib']} -> "
-                     f"{m['rss_after_mib']} MiB ({m['growth_percent']:+.1f} %), errors {m['errors']} | "
-                     f"{m['load_average']} |")
-    k = r["worker_killed"]
-    lines.append(f"| worker SIGKILLed under load (8 clients) | replaced after {k['replaced_after_s']} s; meanwhile "
-                 f"{k['during']}; the next 1,000 requests: {k['after']} | {k['load_average']} |")
-    t = r["sigterm"]
-    lines.append(f"| SIGTERM under load (16 clients) | exit {t['exit_code']} after {t['exit_s']} s (grace "
-                 f"{t['grace_period_s']} s); {t['in_flight_at_signal']} requests in flight, "
-                 f"{t['failed_of_those']} of {t['sent_before_signal']} sent before the signal failed | "
-                 f"{t['load_average']} |")
-    return "\n".join(lines)
+        rows.append((f"memory, {m['requests']:,} requests at c=32",
+                     f"whole server tree {m['rss_before_mib']} -> {m['rss_after_mib']} MiB "
+                     f"({m['growth_percent']:+.1f} %), errors {m['errors']}", m["load_average"]))
+    rows.append(("worker SIGKILLed under load (8 clients)",
+                 f"replaced after {k['replaced_after_s']} s; meanwhile {k['during']}; "
+                 f"the next 1,000 requests: {k['after']}", k["load_average"]))
+    rows.append(("SIGTERM under load (16 clients)",
+                 f"exit {t['exit_code']} after {t['exit_s']} s (grace {t['grace_period_s']} s); "
+                 f"{t['in_flight_at_signal']} requests in flight, {t['failed_of_those']} of "
+                 f"{t['sent_before_signal']} sent before the signal failed", t["load_average"]))
+    return "\n".join(["| check | result | load avg |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows])
 
 
 def main():
