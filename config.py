@@ -97,6 +97,8 @@ BATCH_MAX_IMAGES = _env("BATCH_MAX_IMAGES", 32, int)
 WSGI_SERVER = _env("WSGI_SERVER", "granian").lower()
 WSGI_WORKERS = _env("WSGI_WORKERS", 2, int)       # granian worker processes, each loads the model once
 WSGI_THREADS = _env("WSGI_THREADS", 8, int)       # threads per process running the Flask app
+# CPU threads one worker's TensorFlow model may use (TF_NUM_INTRAOP_THREADS): the cores shared out.
+WSGI_MODEL_THREADS = _env("WSGI_MODEL_THREADS", max(1, (os.cpu_count() or 1) // WSGI_WORKERS), int)
 # Slow clients: a connection must send its headers, then its body, within these
 # (else it is closed; a late body gets a 408). Neither holds a Python thread meanwhile.
 HTTP_HEADER_TIMEOUT_S = _env("HTTP_HEADER_TIMEOUT_S", 10.0, float)

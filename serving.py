@@ -18,6 +18,7 @@ balancer that polls the probe stops sending before the workers stop.
 """
 import functools
 import multiprocessing
+import os
 import threading
 
 import config
@@ -34,6 +35,9 @@ def shutting_down():
 
 def _load_bridge(target, app_factory):
     """granian's target loader: runs in each worker process, before it serves."""
+    # The cores are shared out between the workers: TensorFlow's default (a thread
+    # per core in every worker) makes the workers' thread pools spin against each other.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(config.WSGI_MODEL_THREADS))
     return WSGIBridge(app_factory, threads=config.WSGI_THREADS, body_timeout_s=config.HTTP_BODY_TIMEOUT_S,
                       max_body_bytes=config.MAX_REQUEST_BYTES)
 
