@@ -17,6 +17,8 @@ granian calls `__rsgi_init__` in each worker process after it has started
 import asyncio
 import io
 import json
+import os
+import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,6 +29,10 @@ _PLAIN_HEADERS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LEN
 def error_body(code, message):
     """The JSON error every entrypoint answers with (see errors.py)."""
     return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+def _exit_while_starting(signum, frame):
+    os._exit(0)
 
 
 def _split_host(address):
@@ -48,7 +54,13 @@ class WSGIBridge:
 
     # --- granian's worker life cycle ------------------------------------------------
     def __rsgi_init__(self, loop):
+        # Building the app loads the model: seconds. A stop signal meanwhile would be
+        # held until the worker serves (and then until the grace period kills it),
+        # though nothing is in flight yet; so until the app is built it ends the process.
+        stop_handlers = {sig: signal.signal(sig, _exit_while_starting) for sig in (signal.SIGTERM, signal.SIGINT)}
         self.app = self.app_factory()
+        for sig, handler in stop_handlers.items():
+            signal.signal(sig, handler)
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="wsgi")
 
     def __rsgi_del__(self, loop):

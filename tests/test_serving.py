@@ -121,6 +121,21 @@ def test_sigterm_grace_period_bounds_the_wait(server):
         sock.close()
 
 
+def test_sigterm_while_a_worker_loads_its_model_exits_at_once(server):
+    """A worker still loading (here: the Keras model, seconds) has nothing in flight:
+    the stop signal must not wait for the grace period to kill it."""
+    port, proc, _ = server(MODEL_BACKEND="keras", SHUTDOWN_GRACE_S="25")
+    os.kill(workers_of(proc)[0], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while len(workers_of(proc)) < 2 and time.monotonic() < deadline:   # the replacement is forked...
+        time.sleep(0.02)
+    time.sleep(0.3)                                                       # ...and is loading TensorFlow
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert time.monotonic() - sent < 10
+
+
 def test_memory_stays_flat_over_20000_requests(server, upload):
     port, proc, _ = server()
     warm = KeepAliveLoad(port, *upload, clients=32, timeout_s=10.0, requests=2000).start()
