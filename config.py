@@ -45,9 +45,6 @@ MODEL_PATH = Path(_env("MODEL_PATH", BACKEND_MODEL_FILES.get(MODEL_BACKEND, KERA
 # The metrics file that vouches for the model: beside it unless set.
 METRICS_PATH = Path(_env("METRICS_PATH", MODEL_PATH.parent / METRICS_FILENAME))
 
-# `debug` lets TensorFlow's start-up notices through; anything else keeps them quiet.
-LOG_LEVEL = _env("LOG_LEVEL", "info").lower()
-
 # --- Data --------------------------------------------------------------------
 # md5 of the *uncompressed* IDX content, as published with MNIST.
 MNIST_FILES = {
@@ -90,12 +87,27 @@ MAX_BATCH_SIZE = _env("MAX_BATCH_SIZE", 256, int)
 LITERT_THREADS = _env("LITERT_THREADS", min(2, os.cpu_count() or 1), int)
 LITERT_BATCH_CHUNK = _env("LITERT_BATCH_CHUNK", 32, int)
 TOP_K = 3
-# The REST API's production WSGI server (flask_deploy.py): `gunicorn` (POSIX,
-# one model per worker process) or `waitress` (threads in one process, any OS).
-WSGI_SERVER = _env("WSGI_SERVER", "gunicorn").lower()
-WSGI_WORKERS = _env("WSGI_WORKERS", 2, int)       # gunicorn processes, each loads the model once
-WSGI_THREADS = _env("WSGI_THREADS", 4, int)       # threads per process
-WSGI_TIMEOUT_S = _env("WSGI_TIMEOUT_S", 120, int)  # a worker silent this long is restarted (covers model loading)
+# Concurrent requests in one process share a model call (batching.py), up to this many images.
+BATCH_MAX_IMAGES = _env("BATCH_MAX_IMAGES", 32, int)
+# The REST API's production server (flask_deploy.py, serving.py): `granian` (POSIX:
+# worker processes, each loads the model once) or `waitress` (threads in one process, any OS).
+WSGI_SERVER = _env("WSGI_SERVER", "granian").lower()
+WSGI_WORKERS = _env("WSGI_WORKERS", 2, int)       # granian worker processes, each loads the model once
+WSGI_THREADS = _env("WSGI_THREADS", 8, int)       # threads per process running the Flask app
+# CPU threads one worker's TensorFlow model may use (TF_NUM_INTRAOP_THREADS): the cores shared out.
+WSGI_MODEL_THREADS = _env("WSGI_MODEL_THREADS", max(1, (os.cpu_count() or 1) // WSGI_WORKERS), int)
+# Slow clients: a connection must send its headers, then its body, within these
+# (else it is closed; a late body gets a 408). Neither holds a Python thread meanwhile.
+HTTP_HEADER_TIMEOUT_S = _env("HTTP_HEADER_TIMEOUT_S", 10.0, float)
+HTTP_BODY_TIMEOUT_S = _env("HTTP_BODY_TIMEOUT_S", 10.0, float)
+# Connections one worker holds at once (idle keep-alive and stalled ones included);
+# more wait in the listen backlog.
+HTTP_MAX_CONNECTIONS = _env("HTTP_MAX_CONNECTIONS", 1024, int)
+# SIGTERM: serve on SHUTDOWN_DELAY_S (the readiness probe already answers "shutting
+# down"), then stop accepting, finish what is in flight, and kill what is still
+# busy SHUTDOWN_GRACE_S later (whole seconds, 1-1800).
+SHUTDOWN_DELAY_S = _env("SHUTDOWN_DELAY_S", 0.0, float)
+SHUTDOWN_GRACE_S = _env("SHUTDOWN_GRACE_S", 30, int)
 
 # --- Operating the REST API (observability.py, probes.py, access.py, kserve_v2.py) ---
 LOG_LEVEL = _env("LOG_LEVEL", "INFO").upper()

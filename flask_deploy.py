@@ -4,9 +4,9 @@
     curl -F image=@examples/mnist_7.png http://127.0.0.1:5000/predict
 
 `create_app()` builds the Flask app (tests and WSGI servers import it) with the
-shared predictor loaded once; `main()` runs it behind a production WSGI server
-(gunicorn, or waitress where gunicorn cannot run) unless --debug asks for
-Flask's development server. Every mistake a client can make is answered with
+shared predictor loaded once; `main()` runs it behind the production server
+(serving.py: granian worker processes; waitress where granian cannot run)
+unless --debug asks for Flask's development server. Every mistake a client can make is answered with
 JSON {"error": {"code", "message"}} and a 4xx status; only a bug on our side
 is a 500.
 """
@@ -27,9 +27,11 @@ import config
 import kserve_v2
 import observability
 import probes
+import serving
 from errors import DigitError, InvalidInput, ModelFileError, PayloadTooLarge, UnsupportedMediaType
 from openapi_spec import build_spec
 from payloads import parse_json_payload
+from quick_multipart import split_form
 from utils import get_predictor, resolve_model
 
 ACCEPTED_TYPES = "multipart/form-data (file in field \"image\"), image/* or application/json"
@@ -42,10 +44,19 @@ def read_predict_request():
     query_mode = request.args.get("preprocess")
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
-        upload = request.files.get("image")
-        if upload is None:
+        parts = split_form(request.get_data(), request.mimetype_params.get("boundary"))
+        if parts is None:   # not the plain form this fast path knows: Werkzeug parses it
+            upload = request.files.get("image")
+            image = None if upload is None else upload.read()
+            mode = request.form.get("preprocess", query_mode)
+        else:
+            image = next((content for name, filename, content in parts
+                          if name == "image" and filename is not None), None)
+            mode = next((content.decode("utf-8", "replace") for name, filename, content in parts
+                         if name == "preprocess" and filename is None), query_mode)
+        if image is None:
             raise InvalidInput('multipart requests must carry the image file in the field "image"')
-        return [upload.read()], False, request.form.get("preprocess", query_mode)
+        return [image], False, mode
     if mimetype.startswith("image/"):
         return [request.get_data(cache=False)], False, query_mode
     if request.is_json:
@@ -136,31 +147,6 @@ def create_app(predictor=None):
 
 
 # --- Production servers -------------------------------------------------------------
-def serve_gunicorn(host, port, workers, threads):
-    """gunicorn: `workers` processes with `threads` threads each; each worker
-    builds its own app (and model) after the fork, TensorFlow is not fork-safe."""
-    from gunicorn.app.base import BaseApplication
-
-    class DigitServer(BaseApplication):
-        def load_config(self):
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
-            # Few connections per worker: otherwise one worker can grab every keep-alive
-            # connection while the other idles (seen with 16 clients on 2 workers). At
-            # the cap a worker stops accepting and closes, rather than keeps, a finished
-            # connection, so clients reconnect to whichever worker has room.
-            self.cfg.set("worker_connections", 2 * threads)
-            self.cfg.set("timeout", config.WSGI_TIMEOUT_S)
-            self.cfg.set("accesslog", None)
-
-        def load(self):
-            return create_app()
-
-    DigitServer().run()
-
-
 def serve_waitress(host, port, threads):
     """waitress: one process, one model, `threads` threads (works on any OS)."""
     import waitress
@@ -172,7 +158,7 @@ def serve_waitress(host, port, threads):
 
 def ensure_port_free(host, port):
     """Bind and release (host, port) now, so a taken port is reported in one line
-    before any model is loaded, instead of after gunicorn's retries."""
+    before any worker starts or any model is loaded."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     with socket.socket(family, kind, proto) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -188,8 +174,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 0 < args.port < 65536:
         parser.error(f"--port must be 1-65535, got {args.port}")
-    if config.WSGI_SERVER not in ("gunicorn", "waitress"):
-        parser.error(f"WSGI_SERVER must be gunicorn or waitress, got {config.WSGI_SERVER!r}")
+    if config.WSGI_SERVER not in ("granian", "waitress"):
+        parser.error(f"WSGI_SERVER must be granian or waitress, got {config.WSGI_SERVER!r}")
     try:
         observability.configure_logging()
     except ValueError as exc:  # LOG_LEVEL or LOG_FORMAT
@@ -212,8 +198,8 @@ def main(argv=None):
         if args.debug:
             # No reloader: it would run this script again in a child and load the model twice.
             create_app().run(host=args.host, port=args.port, debug=True, use_reloader=False)
-        elif config.WSGI_SERVER == "gunicorn":
-            serve_gunicorn(args.host, args.port, config.WSGI_WORKERS, config.WSGI_THREADS)
+        elif config.WSGI_SERVER == "granian":
+            serving.serve(create_app, args.host, args.port)
         else:
             serve_waitress(args.host, args.port, config.WSGI_THREADS)
     except OSError as exc:  # port taken, address not available

@@ -5,7 +5,8 @@
                         503 {"status": "not_ready", "reason": ...} before that and
                         once the server is shutting down
 
-The server layer calls `mark_shutting_down()` when it is told to stop (SIGTERM),
+The production server (serving.py) flags its shutdown in memory all its workers
+share, from the moment it gets SIGTERM; other servers call `mark_shutting_down()`,
 so a load balancer stops sending new requests while those in flight finish.
 `install()` also chains that call in front of the server's own SIGTERM handler
 when the server has installed one in Python (gunicorn workers do); where it has
@@ -20,7 +21,9 @@ import numpy as np
 from flask import current_app
 
 import config
+import serving
 
+SHUTTING_DOWN = "the server is shutting down"
 log = logging.getLogger(__name__)
 _states = weakref.WeakSet()          # the readiness of every app in this process
 _hooked = threading.Event()           # SIGTERM is chained at most once per process
@@ -30,24 +33,29 @@ class Readiness:
     """Whether this app should get traffic, and if not, why."""
 
     def __init__(self):
-        self.reason = "the model is loading"
+        self._reason = "the model is loading"
         _states.add(self)
+
+    @property
+    def reason(self):
+        # The production server flags its shutdown in memory every worker shares.
+        return SHUTTING_DOWN if serving.shutting_down() else self._reason
 
     @property
     def ready(self):
         return self.reason is None
 
     def set_ready(self):
-        self.reason = None
+        self._reason = None
 
     def set_not_ready(self, reason):
-        self.reason = reason
+        self._reason = reason
 
 
 def mark_shutting_down():
     """Every app in this process answers not ready from now on (call it on SIGTERM)."""
     for state in list(_states):
-        state.set_not_ready("the server is shutting down")
+        state.set_not_ready(SHUTTING_DOWN)
 
 
 def readiness(app=None):

@@ -17,7 +17,7 @@ import sys
 
 import config
 
-if config.LOG_LEVEL != "debug":
+if config.LOG_LEVEL != "DEBUG":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
@@ -36,7 +36,7 @@ def _native_stderr_silenced():
 
 def import_tensorflow():
     """-> (tensorflow, keras), imported once, quietly unless LOG_LEVEL=debug."""
-    if config.LOG_LEVEL == "debug" or "tensorflow" in sys.modules:
+    if config.LOG_LEVEL == "DEBUG" or "tensorflow" in sys.modules:
         import keras
         import tensorflow
         return tensorflow, keras

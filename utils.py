@@ -7,7 +7,8 @@ Flask, Gradio, Cerebrium and the confidence study all do the same thing:
 
 `Predictor` checks the model file against its metrics file, loads it once,
 warms it up, and answers batches through a compiled call (`model.predict`
-costs far more per call than the model itself).
+costs far more per call than the model itself); requests that arrive together
+from several threads share one model call (batching.py).
 
 A request flows: bytes -> preprocess_image -> Predictor -> format_prediction -> JSON.
 """
@@ -19,6 +20,7 @@ import numpy as np
 
 import config
 from artifacts import load_metrics, model_version
+from batching import Batcher
 from calibration import apply_temperature
 from errors import InvalidInput, ModelFileError, batch_item
 from preprocessing import check_mode, preprocess_image
@@ -154,7 +156,8 @@ class Predictor:
         self.backend, self.model_path, self.metrics, self.version = resolve_model(
             backend, model_path, metrics_path)
         self.temperature = float(self.metrics.get("temperature", 1.0))
-        self._run = make_runner(self.backend, self.model_path)
+        # Concurrent callers (a server's threads) share model calls: see batching.py.
+        self._run = Batcher(make_runner(self.backend, self.model_path), max_rows=config.BATCH_MAX_IMAGES)
         self.predict_proba(np.zeros((1, config.IMAGE_SIZE, config.IMAGE_SIZE, 1), np.float32))  # warm-up
 
     def predict_proba(self, batch):

@@ -1,41 +1,55 @@
-"""Benchmark the REST API against a naive baseline, over real HTTP on 127.0.0.1.
+"""Benchmark the REST API over real HTTP on 127.0.0.1: speed, then robustness.
 
-    python benchmarks/bench_flask.py                       # keras, litert, litert-int8 (those present)
-    python benchmarks/bench_flask.py --backends litert --seconds 5
+    python benchmarks/bench_flask.py                       # everything, about 5 minutes
+    python benchmarks/bench_flask.py --backends litert --seconds 3 --no-robustness
 
-For each backend it starts `flask_deploy.py` exactly as users do (the production
-WSGI server and worker settings from config.py), then the naive baseline: Flask's
-development server calling `model.predict` per request. For each it measures,
-with a single MNIST digit uploaded as a multipart PNG:
+Speed. For each backend it starts `flask_deploy.py` exactly as users do (the
+production server and worker settings from config.py), then two references:
+the ceiling (the same server and request parsing, with a route that only decodes
+the PNG and answers JSON: what any model path could at best reach) and the naive
+baseline (Flask's development server calling `model.predict` per request). For
+each, with one MNIST digit uploaded as a multipart PNG:
   - latency p50/p99 at concurrency 1 (one connection, requests back to back),
-  - requests/s at concurrency 16, and the server's CPU time per request meanwhile,
+  - requests/s, p50 and p99 at concurrency 16, and the server's CPU time per request,
 and batch throughput (images/s) for JSON batches of MAX_BATCH_SIZE base64 PNGs.
 The load generator is `wrk` when installed (apt-get install wrk): a Python client
 on this 2-core machine saturates a core itself and caps the figure it reports.
-Prints a markdown table and writes benchmarks/results/flask.json. Bounded: about
-(3 x --seconds + start-up) per server, under 3 minutes with the defaults. The
-machine may be shared: the load average at the start is recorded with the numbers.
+
+Robustness, on the project default (MODEL_BACKEND unset): 256 stalled
+half-requests (how fast /health and /predict still answer, when the stalled
+ones are closed), overload at c=32 and c=64 with keep-alive (wrk, 2 s timeout),
+a worker killed with SIGKILL under load, SIGTERM under load (requests lost, time
+to exit), and resident memory of the whole server tree over 20,000+ requests.
+
+Prints markdown tables and writes benchmarks/results/flask.json. The machine may
+be shared: the load average is recorded with every measurement.
 """
 import argparse
 import base64
-import http.client
 import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import config  # noqa: E402
+from load_probes import (KeepAliveLoad, closed_by_server, descendants, multipart_png, stall,  # noqa: E402
+                         timed_request, tree_rss_bytes)
 from local_server import free_port, start_server, stop_server  # noqa: E402
 
-BOUNDARY = "digitbenchboundary"
+DEPLOY = Path(__file__).resolve().parents[1] / "flask_deploy.py"
+SELF = Path(__file__).resolve()
+
+
+def load_average():
+    return round(os.getloadavg()[0], 2)
 
 
 # --- Request bodies ------------------------------------------------------------------
@@ -53,18 +67,12 @@ def digit_pngs(count):
     return pngs
 
 
-def multipart_body(png):
-    head = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="image"; filename="digit.png"\r\n'
-            "Content-Type: image/png\r\n\r\n").encode()
-    return head + png + f"\r\n--{BOUNDARY}--\r\n".encode(), f"multipart/form-data; boundary={BOUNDARY}"
-
-
 def batch_body(pngs):
     instances = [base64.b64encode(png).decode() for png in pngs]
     return json.dumps({"instances": instances}).encode(), "application/json"
 
 
-# --- Load generators: both return {"requests", "seconds", "rps", "p50_ms", "p99_ms", "errors"} ---
+# --- Load generators: both return {"requests", "seconds", "rps", "p50_ms", "p99_ms", "errors", ...} ---
 WRK_SCRIPT = """
 local f = assert(io.open("BODY_PATH", "rb"))
 wrk.method = "POST"
@@ -73,20 +81,22 @@ f:close()
 wrk.headers["Content-Type"] = "CONTENT_TYPE"
 function done(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format('\\nRESULT {"requests": %d, "seconds": %f, "p50_ms": %f, "p99_ms": %f, "errors": %d}\\n',
+  io.write(string.format('\\nRESULT {"requests": %d, "seconds": %f, "p50_ms": %f, "p99_ms": %f, "max_ms": %f, '
+    .. '"errors": %d, "connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}\\n',
     summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3,
-    e.connect + e.read + e.write + e.status + e.timeout))
+    latency.max / 1e3, e.connect + e.read + e.write + e.status + e.timeout,
+    e.connect, e.read, e.write, e.status, e.timeout))
 end
 """
 
 
-def run_wrk(port, body, ctype, connections, seconds, workdir):
+def run_wrk(port, body, ctype, connections, seconds, workdir, timeout_s=30):
     body_path = Path(workdir) / f"body-{len(body)}.bin"
     body_path.write_bytes(body)
     script = Path(workdir) / f"post-{len(body)}.lua"
     script.write_text(WRK_SCRIPT.replace("BODY_PATH", str(body_path)).replace("CONTENT_TYPE", ctype))
     out = subprocess.run(["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s",
-                          "--timeout", "30s", "-s", str(script), f"http://127.0.0.1:{port}/predict"],
+                          "--timeout", f"{timeout_s}s", "-s", str(script), f"http://127.0.0.1:{port}/predict"],
                          capture_output=True, text=True, timeout=seconds + 60)
     line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
     if line is None:
@@ -96,44 +106,21 @@ def run_wrk(port, body, ctype, connections, seconds, workdir):
     return result
 
 
-def run_python(port, body, ctype, connections, seconds, workdir=None):
+def run_python(port, body, ctype, connections, seconds, workdir=None, timeout_s=30):
     """Fallback: one thread and one keep-alive connection per simulated client."""
-    latencies, errors, lock = [], [0], threading.Lock()
-    deadline = time.perf_counter() + seconds
-
-    def client():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine, bad = [], 0
-        while time.perf_counter() < deadline:
-            start = time.perf_counter()
-            try:
-                conn.request("POST", "/predict", body=body, headers={"Content-Type": ctype})
-                response = conn.getresponse()
-                response.read()
-                bad += response.status != 200
-            except (OSError, http.client.HTTPException):
-                bad += 1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            mine.append(time.perf_counter() - start)
-        with lock:
-            latencies.extend(mine)
-            errors[0] += bad
-
     started = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(connections)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    load = KeepAliveLoad(port, body, ctype, clients=connections, timeout_s=timeout_s).start()
+    time.sleep(seconds)
+    load.stop()
     elapsed = time.perf_counter() - started
-    ms = sorted(x * 1e3 for x in latencies)
-    return {"requests": len(ms), "seconds": elapsed, "rps": len(ms) / elapsed,
+    ms = sorted(x * 1e3 for x in load.latencies) or [0.0]
+    errors = sum(n for outcome, n in load.statuses.items() if outcome != 200)
+    return {"requests": load.count, "seconds": elapsed, "rps": load.count / elapsed,
             "p50_ms": statistics.median(ms), "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))],
-            "errors": errors[0]}
+            "max_ms": ms[-1], "errors": errors}
 
 
-# --- The naive baseline ------------------------------------------------------------------
+# --- The two references: the naive baseline and the ceiling -------------------------------
 def serve_baseline(port):
     """What a first attempt looks like: Flask's development server, model.predict per request."""
     import numpy as np
@@ -161,7 +148,34 @@ def serve_baseline(port):
     app.run(host="127.0.0.1", port=port)
 
 
-# --- One server, three measurements ---------------------------------------------------------
+def ceiling_app():
+    """The production app's request handling with no model and no preprocessing: the
+    body read and parsed as /predict reads it, each image decoded, a small JSON answer."""
+    from flask import Flask
+    from decoding import to_grayscale
+    from flask_deploy import read_predict_request
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.MAX_REQUEST_BYTES
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok"}
+
+    @app.post("/predict")
+    def predict():
+        images, _, _ = read_predict_request()
+        return {"shapes": [list(to_grayscale(image).shape) for image in images]}
+
+    return app
+
+
+def serve_ceiling(port):
+    import serving
+    serving.serve(ceiling_app, "127.0.0.1", port)
+
+
+# --- Speed: one server, three measurements --------------------------------------------------
 def server_cpu_s(pgid):
     """CPU seconds used so far by every process in the server's process group (Linux)."""
     total = 0
@@ -184,21 +198,24 @@ def measure(name, args, env, bodies, load, seconds, workdir):
     try:
         single, single_type = bodies["single"]
         batch, batch_type = bodies["batch"]
-        load(port, single, single_type, 1, 1, workdir)  # warm-up: every worker, every code path
+        load(port, single, single_type, 4, 1, workdir)  # warm-up: every worker, every code path
         c1 = load(port, single, single_type, 1, seconds, workdir)
+        c1["load_average"] = load_average()
         # The server's own CPU time per request depends far less than req/s on what
         # else runs on this shared machine: 2 cores / that time bounds req/s here.
         cpu_before = server_cpu_s(proc.pid)
         c16 = load(port, single, single_type, 16, seconds, workdir)
         c16["server_cpu_ms_per_request"] = (server_cpu_s(proc.pid) - cpu_before) * 1e3 / max(1, c16["requests"])
+        c16["load_average"] = load_average()
         # Batches take long enough that Python's client costs nothing, and unlike wrk
         # it counts a request still in flight at the deadline.
         b = run_python(port, batch, batch_type, 2, seconds)
     finally:
         stop_server(proc)
         log.close()
-    print(f"  {name}: c1 p50 {c1['p50_ms']:.2f} ms, c16 {c16['rps']:.0f} req/s, "
-          f"batch {b['rps'] * bodies['batch_size']:.0f} images/s", file=sys.stderr)
+    print(f"  {name}: c1 p50 {c1['p50_ms']:.2f} ms, c16 {c16['rps']:.0f} req/s "
+          f"(load {c16['load_average']}), batch {b['rps'] * bodies['batch_size']:.0f} images/s",
+          file=sys.stderr, flush=True)
     return {"name": name, "startup_s": round(startup_s, 1), "c1": c1, "c16": c16,
             "batch": b, "batch_images_per_s": b["rps"] * bodies["batch_size"]}
 
@@ -226,19 +243,175 @@ def available_backends():
     return [name for name, (path, _) in BACKENDS.items() if path.is_file() and path.name in recorded]
 
 
+def speed_table(rows):
+    ceiling = next((r["c16"]["rps"] for r in rows if r["name"].startswith("ceiling")), None)
+    baseline = next((r["c16"]["rps"] for r in rows if r["name"].startswith("naive")), None)
+    lines = ["| server | p50 ms (c=1) | p99 ms (c=1) | req/s (c=16) | p50 / p99 ms (c=16) | of ceiling "
+             "| vs naive | server CPU ms/request | batch images/s | errors | load avg |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        of_ceiling = f"{100 * r['c16']['rps'] / ceiling:.0f} %" if ceiling else "-"
+        speedup = f"{r['c16']['rps'] / baseline:.0f}x" if baseline else "-"
+        errors = r["c1"]["errors"] + r["c16"]["errors"] + r["batch"]["errors"]
+        lines.append(f"| {r['name']} | {r['c1']['p50_ms']:.2f} | {r['c1']['p99_ms']:.2f} | "
+                     f"{r['c16']['rps']:,.0f} | {r['c16']['p50_ms']:.2f} / {r['c16']['p99_ms']:.2f} | "
+                     f"{of_ceiling} | {speedup} | {r['c16']['server_cpu_ms_per_request']:.2f} | "
+                     f"{r['batch_images_per_s']:,.0f} | {errors} | {r['c16']['load_average']} |")
+    return "\n".join(lines)
+
+
+# --- Robustness, on the project default ------------------------------------------------------
+def slow_clients(port, upload, count=256):
+    """/health and /predict while `count` connections stall halfway, then how long until
+    the server has closed the stalled ones."""
+    socks = stall(port, count // 2, "headers") + stall(port, count - count // 2, "body")
+    stalled_at = time.monotonic()
+    try:
+        time.sleep(0.3)
+        health = [timed_request(port, "GET", "/health") for _ in range(10)]
+        predict = [timed_request(port, "POST", "/predict", upload[0], {"Content-Type": upload[1]})
+                   for _ in range(10)]
+        closed, answers, _ = closed_by_server(socks, config.HTTP_BODY_TIMEOUT_S + config.HTTP_HEADER_TIMEOUT_S + 10)
+        closed_after = time.monotonic() - stalled_at
+    finally:
+        for sock in socks:
+            sock.close()
+    worst = lambda results: max(seconds for _, seconds in results) * 1e3  # noqa: E731
+    return {"stalled": count, "health_ok": sum(s == 200 for s, _ in health), "health_max_ms": worst(health),
+            "predict_ok": sum(s == 200 for s, _ in predict), "predict_max_ms": worst(predict),
+            "stalled_closed": closed, "closed_after_s": round(closed_after, 1), "answers_to_stalled": answers,
+            "timeouts_s": [config.HTTP_HEADER_TIMEOUT_S, config.HTTP_BODY_TIMEOUT_S],
+            "load_average": load_average()}
+
+
+def overload(port, upload, connections, seconds, workdir):
+    r = run_wrk(port, *upload, connections, seconds, workdir, timeout_s=2)
+    r["connections"] = connections
+    r["load_average"] = load_average()
+    return r
+
+
+def worker_killed(proc, port, upload, log_path):
+    """SIGKILL one worker under load: how long until a new one is forked and until it
+    serves (granian logs "Started worker-N"), what failed meanwhile, and whether every
+    request after that succeeds."""
+    started_lines = lambda: Path(log_path).read_text().count("[INFO] Started worker-")  # noqa: E731
+    workers, started_before = sorted(p for p in descendants(proc.pid) if p != proc.pid), started_lines()
+    load = KeepAliveLoad(port, *upload, clients=8, timeout_s=5).start()
+    time.sleep(1)
+    killed_at = time.monotonic()
+    os.kill(workers[0], signal.SIGKILL)
+    forked_s = serving_s = None
+    while time.monotonic() - killed_at < 120 and serving_s is None:
+        now = sorted(p for p in descendants(proc.pid) if p != proc.pid)
+        if forked_s is None and len(now) == len(workers) and workers[0] not in now:
+            forked_s = time.monotonic() - killed_at
+        if started_lines() > started_before:
+            serving_s = time.monotonic() - killed_at
+        time.sleep(0.05)
+    load.stop()
+    after = KeepAliveLoad(port, *upload, clients=8, timeout_s=5, requests=1000).start()
+    after.join(120)
+    return {"forked_after_s": forked_s and round(forked_s, 2), "serving_after_s": serving_s and round(serving_s, 2),
+            "during": {str(k): v for k, v in load.statuses.items()},
+            "after": {str(k): v for k, v in after.statuses.items()}, "load_average": load_average()}
+
+
+def sigterm(proc, port, upload):
+    """SIGTERM to the main process under load: requests lost, and seconds until it exited."""
+    load = KeepAliveLoad(port, *upload, clients=16, timeout_s=10, stop_on_error=True).start()
+    time.sleep(2)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=config.SHUTDOWN_GRACE_S + 30)
+    exited_s = time.monotonic() - sent
+    load.stop()
+    before = [outcome for began, _, outcome in load.records if began < sent]
+    return {"exit_s": round(exited_s, 2), "exit_code": proc.returncode,
+            "sent_before_signal": len(before), "failed_of_those": sum(o != 200 for o in before),
+            "in_flight_at_signal": sum(began < sent < ended for began, ended, _ in load.records),
+            "grace_period_s": config.SHUTDOWN_GRACE_S, "load_average": load_average()}
+
+
+def memory(proc, port, upload, workdir, target=20000):
+    run_wrk(port, *upload, 32, 3, workdir)                  # warm: every path, every thread
+    before = tree_rss_bytes(proc.pid)
+    done, rounds = 0, []
+    while done < target:
+        r = run_wrk(port, *upload, 32, 10, workdir)
+        done += r["requests"]
+        rounds.append(r["errors"])
+    after = tree_rss_bytes(proc.pid)
+    return {"requests": done, "rss_before_mib": round(before / 2**20, 1), "rss_after_mib": round(after / 2**20, 1),
+            "growth_percent": round(100 * (after - before) / before, 2), "errors": sum(rounds),
+            "load_average": load_average()}
+
+
+def robustness(upload, workdir, load):
+    port = free_port()
+    results = {}
+    log_path = Path(workdir) / "robustness.log"
+    with open(log_path, "w") as log:
+        proc = start_server([DEPLOY, "--port", port], port, log=log)
+        try:
+            results["slow_clients"] = slow_clients(port, upload)
+            print(f"  slow clients: {results['slow_clients']}", file=sys.stderr, flush=True)
+            if load is run_wrk:
+                results["overload"] = [overload(port, upload, c, 30, workdir) for c in (32, 64)]
+                print(f"  overload: {results['overload']}", file=sys.stderr, flush=True)
+                results["memory"] = memory(proc, port, upload, workdir)
+                print(f"  memory: {results['memory']}", file=sys.stderr, flush=True)
+            results["worker_killed"] = worker_killed(proc, port, upload, log_path)
+            print(f"  worker killed: {results['worker_killed']}", file=sys.stderr, flush=True)
+            results["sigterm"] = sigterm(proc, port, upload)
+            print(f"  sigterm: {results['sigterm']}", file=sys.stderr, flush=True)
+        finally:
+            stop_server(proc)
+    return results
+
+
+def robustness_table(r):
+    """One row per check: (what was done, what happened, load average meanwhile)."""
+    s, k, t = r["slow_clients"], r["worker_killed"], r["sigterm"]
+    rows = [(f"{s['stalled']} stalled half-requests (half headers / headers + part of body)",
+             f"/health {s['health_ok']}/10 answered, slowest {s['health_max_ms']:.1f} ms; /predict "
+             f"{s['predict_ok']}/10, slowest {s['predict_max_ms']:.1f} ms; {s['stalled_closed']}/{s['stalled']} "
+             f"stalled closed after {s['closed_after_s']} s (timeouts {s['timeouts_s'][0]:g} s / "
+             f"{s['timeouts_s'][1]:g} s)", s["load_average"])]
+    rows += [(f"overload c={o['connections']}, keep-alive, 30 s, 2 s timeout",
+              f"{o['requests']:,} requests, {o['rps']:,.0f} req/s, p99 {o['p99_ms']:.0f} ms, max {o['max_ms']:.0f} ms; "
+              f"socket errors {o['connect'] + o['read'] + o['write']}, timeouts {o['timeout']}, non-2xx {o['status']}",
+              o["load_average"]) for o in r.get("overload", [])]
+    if "memory" in r:
+        m = r["memory"]
+        rows.append((f"memory, {m['requests']:,} requests at c=32",
+                     f"whole server tree {m['rss_before_mib']} -> {m['rss_after_mib']} MiB "
+                     f"({m['growth_percent']:+.1f} %), errors {m['errors']}", m["load_average"]))
+    rows.append(("worker SIGKILLed under load (8 clients)",
+                 f"new worker forked after {k['forked_after_s']} s, serving after {k['serving_after_s']} s; "
+                 f"meanwhile {k['during']}; "
+                 f"the next 1,000 requests: {k['after']}", k["load_average"]))
+    rows.append(("SIGTERM under load (16 clients)",
+                 f"exit {t['exit_code']} after {t['exit_s']} s (grace {t['grace_period_s']} s); "
+                 f"{t['in_flight_at_signal']} requests in flight, {t['failed_of_those']} of "
+                 f"{t['sent_before_signal']} sent before the signal failed", t["load_average"]))
+    return "\n".join(["| check | result | load avg |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default=None,
                         help=f"comma-separated, of {', '.join(BACKENDS)} (default: those whose model is there)")
-    parser.add_argument("--seconds", type=float, default=5, help="length of each measurement")
+    parser.add_argument("--seconds", type=float, default=5, help="length of each speed measurement")
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
+    parser.add_argument("--no-robustness", action="store_true", help="speed only")
     parser.add_argument("--load", choices=["auto", "wrk", "python"], default="auto")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "flask.json")
-    parser.add_argument("--serve-baseline", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)  # the baseline's
+    parser.add_argument("--out", type=Path, default=SELF.parent / "results" / "flask.json")
+    parser.add_argument("--serve", choices=["baseline", "ceiling"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)  # the references'
     args = parser.parse_args()
-    if args.serve_baseline:
-        return serve_baseline(args.port)
+    if args.serve:
+        return (serve_baseline if args.serve == "baseline" else serve_ceiling)(args.port)
 
     backends = args.backends.split(",") if args.backends else available_backends()
     unknown = set(backends) - set(BACKENDS)
@@ -246,49 +419,50 @@ def main():
         parser.error(f"unknown backend(s) {sorted(unknown)}; choose from {list(BACKENDS)}")
     tool = "wrk" if args.load == "wrk" or (args.load == "auto" and shutil.which("wrk")) else "python"
     load = run_wrk if tool == "wrk" else run_python
-    load_before = os.getloadavg()[0]
+    load_before = load_average()
     pngs = digit_pngs(config.MAX_BATCH_SIZE)
-    bodies = {"single": multipart_body(pngs[0]), "batch": batch_body(pngs), "batch_size": len(pngs)}
+    upload = multipart_png(pngs[0])
+    bodies = {"single": upload, "batch": batch_body(pngs), "batch_size": len(pngs)}
     seconds = max(1, round(args.seconds))
-    deploy = Path(__file__).resolve().parents[1] / "flask_deploy.py"
+    server = f"granian {config.WSGI_WORKERS}x{config.WSGI_THREADS}"
 
-    rows = []
+    rows, robust = [], None
     with tempfile.TemporaryDirectory() as workdir:
         for backend in backends:
-            server = f"{config.WSGI_SERVER} {config.WSGI_WORKERS}x{config.WSGI_THREADS}" \
-                if config.WSGI_SERVER == "gunicorn" else f"waitress x{config.WSGI_THREADS}"
-            rows.append(measure(f"flask_deploy.py ({backend}, {server})", [deploy],
+            default = " (default)" if backend == config.MODEL_BACKEND else ""
+            rows.append(measure(f"flask_deploy.py, {backend}{default}, {server}", [DEPLOY],
                                 BACKENDS[backend][1], bodies, load, seconds, workdir))
+        rows.append(measure(f"ceiling: same server, decode the PNG only, {server}", [SELF, "--serve", "ceiling"],
+                            {}, bodies, load, seconds, workdir))
         if not args.no_baseline:
             rows.append(measure("naive baseline (Flask dev server, model.predict)",
-                                [Path(__file__).resolve(), "--serve-baseline"], {}, bodies, load,
-                                seconds, workdir))
+                                [SELF, "--serve", "baseline"], {}, bodies, load, seconds, workdir))
+        if not args.no_robustness:
+            robust = robustness(upload, workdir, load)
     prep_ms = preprocessing_ms(pngs[0])
 
-    baseline = rows[-1]["c16"]["rps"] if not args.no_baseline else None
-    lines = ["| server | p50 ms (c=1) | p99 ms (c=1) | req/s (c=16) | vs baseline | server CPU ms/request "
-             "| batch images/s | errors |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        speedup = f"{r['c16']['rps'] / baseline:.0f}x" if baseline else "-"
-        errors = r["c1"]["errors"] + r["c16"]["errors"] + r["batch"]["errors"]
-        lines.append(f"| {r['name']} | {r['c1']['p50_ms']:.2f} | {r['c1']['p99_ms']:.2f} | "
-                     f"{r['c16']['rps']:.0f} | {speedup} | {r['c16']['server_cpu_ms_per_request']:.2f} | "
-                     f"{r['batch_images_per_s']:.0f} | {errors} |")
-    table = "\n".join(lines)
-    note = (f"Single 28x28 PNG as multipart upload; batch = {len(pngs)} base64 PNGs per JSON request "
-            f"(2 connections, Python client); {seconds} s per measurement; single-image load generator: {tool}; "
-            f"{os.cpu_count()} CPU cores shared by server and load generator "
-            f"(load average {load_before:.1f} at the start). "
-            f"preprocess_image alone on that PNG: {prep_ms:.2f} ms (median, in-process).")
+    table = speed_table(rows)
+    note = (f"One 28x28 PNG per multipart request; batch = {len(pngs)} base64 PNGs per JSON request "
+            f"(2 connections, Python client); {seconds} s per measurement; load generator: {tool}, on the same "
+            f"{os.cpu_count()} CPU cores as the server (load average {load_before} at the start, and at each "
+            f"measurement in the last column). preprocess_image alone on that PNG: {prep_ms:.3f} ms "
+            f"(median, in-process).")
     print(table)
     print()
     print(note)
+    robust_table = robustness_table(robust) if robust else None
+    if robust_table:
+        print()
+        print(robust_table)
 
     from artifacts import write_json_atomic
-    write_json_atomic(args.out, {"table_markdown": table, "note": note, "load_generator": tool,
-                                 "seconds": seconds, "preprocess_ms": prep_ms, "results": rows,
+    write_json_atomic(args.out, {"table_markdown": table, "robustness_markdown": robust_table, "note": note,
+                                 "load_generator": tool, "seconds": seconds, "preprocess_ms": prep_ms,
+                                 "results": rows, "robustness": robust,
                                  "load_average_at_start": load_before,
+                                 "settings": {k: getattr(config, k) for k in (
+                                     "WSGI_WORKERS", "WSGI_THREADS", "BATCH_MAX_IMAGES", "HTTP_HEADER_TIMEOUT_S",
+                                     "HTTP_BODY_TIMEOUT_S", "HTTP_MAX_CONNECTIONS", "SHUTDOWN_GRACE_S")},
                                  "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
                                  "command": " ".join(["python", *sys.argv])})
     print(f"wrote {args.out}", file=sys.stderr)

@@ -181,3 +181,26 @@ def test_check_mode():
         check_mode("fancy")
     with pytest.raises(InvalidInput):
         preprocess_image(np.zeros((28, 28)), mode="fancy")
+
+
+# --- Same pictures as before it was made faster ----------------------------------------------
+@pytest.fixture(scope="module")
+def golden():
+    """The outputs of the reference implementation (see tests/helpers/make_preprocessing_golden.py)."""
+    from helpers.make_preprocessing_golden import GOLDEN_COUNT, GOLDEN_PATH, GOLDEN_SEED
+    from test_model_confidence import load_sets
+    with np.load(GOLDEN_PATH) as data:
+        return {key: data[key] for key in data.files}, load_sets(GOLDEN_COUNT, GOLDEN_SEED)
+
+
+@pytest.mark.parametrize("mode", preprocessing.PREPROCESS_MODES)
+def test_output_equals_the_reference_implementation(golden, mode):
+    from helpers.make_preprocessing_golden import golden_key, preprocess_all
+    reference, sets = golden
+    assert len(sets) == 8
+    for name, (images, _) in sets.items():
+        outputs, codes = preprocess_all(images, mode)
+        expected = reference[golden_key(name, mode)].astype(np.float32)
+        assert codes == list(reference[golden_key(name, mode) + "|codes"]), name
+        worst = np.abs(outputs - expected).max()
+        assert worst <= 1 / 255, f"{name} ({mode}): a pixel differs by {worst * 255:.2f} grey levels"

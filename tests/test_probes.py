@@ -76,3 +76,15 @@ def test_sigterm_is_left_alone_when_the_server_did_not_claim_it(predictor, monke
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_ready_is_503_once_the_production_server_is_told_to_stop(app, monkeypatch):
+    """serving.py flags SIGTERM in memory its workers share; every readiness route follows it."""
+    import serving
+    client = app.test_client()
+    assert client.get("/health/ready").status_code == 200
+    monkeypatch.setattr(serving._SHUTTING_DOWN, "value", 1)
+    response = client.get("/health/ready")
+    assert response.status_code == 503 and response.get_json()["reason"] == probes.SHUTTING_DOWN
+    assert client.get("/v2/health/ready").status_code == 503
+    assert client.get("/health/live").status_code == 200   # still alive: it finishes what is in flight
