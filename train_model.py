@@ -13,6 +13,10 @@ The story in five steps:
    and cosine decay. Keep the weights with the best validation accuracy.
 4. Fit a softmax temperature on the validation split so the confidence we
    report means what it says (see calibration.py).
+4b. Train the digit gate on the frozen network (digit_gate.py): a small second
+   part that scores "looks like a digit"; its threshold is picked on the same
+   validation split. The saved model answers (N, 11): the 10 probabilities,
+   then the digit score.
 5. Write the model atomically (temp file, then rename: an interrupted run never
    replaces a good model with a broken one), its metrics, and the plots.
 """
@@ -30,6 +34,8 @@ import numpy as np  # noqa: E402
 
 import config  # noqa: E402
 from calibration import apply_temperature, expected_calibration_error, fit_temperature  # noqa: E402
+from digit_gate import add_digit_gate  # noqa: E402
+from gate_data import FIT_SIZES, VAL_SIZES, scaled_sizes  # noqa: E402
 from load_mnist_local import MnistFileError, load_data  # noqa: E402
 from utils import file_md5, write_atomic, write_json_atomic  # noqa: E402
 
@@ -211,8 +217,17 @@ def main(argv=None):
     print(f"test accuracy {test_acc:.4%}  ({int((predicted != y_test).sum())} errors of {len(y_test)})")
     print(f"temperature {temperature:.3f}")
 
+    # 4b. The digit gate, on the frozen network; a --limit run trains a small one.
+    share = 1.0 if not args.limit else args.limit / len(x_train)
+    combined, digit_threshold, gate_report = add_digit_gate(
+        model, x_fit, x_train[-n_val:][:len(x_val)], args.seed,
+        fit_sizes=scaled_sizes(FIT_SIZES, share), val_sizes=scaled_sizes(VAL_SIZES, share))
+    print(f"digit gate: threshold {digit_threshold:.6f}, validation non-digits accepted "
+          f"{gate_report['validation_non_digits_accepted']:.2%}, digits refused "
+          f"{gate_report['validation_digits_refused']:.2%} ({gate_report['training_time_s']:.0f} s)")
+
     # 5. Artifacts: model first (atomically), then the metrics that vouch for it.
-    write_atomic(args.output, model.save)
+    write_atomic(args.output, combined.save)
     metrics = {
         "test_accuracy": round(test_acc, 4),
         "test_errors": int((predicted != y_test).sum()),
@@ -225,7 +240,9 @@ def main(argv=None):
             "after_temperature": round(expected_calibration_error(
                 apply_temperature(test_probs, temperature), y_test), 5),
         },
-        "parameters": int(model.count_params()),
+        "parameters": int(combined.count_params()),
+        "digit_threshold": digit_threshold,
+        "digit_gate": gate_report,
         "training": {
             "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
             "limit": args.limit, "training_images": len(x_fit), "validation_images": len(x_val),
