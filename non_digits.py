@@ -10,7 +10,7 @@ sometimes noisy or JPEG-compressed. `to_model_inputs` then sends them through
 the project's own `preprocess_image(..., "enhanced")`, exactly as serving does.
 
 Two families, made differently on purpose:
-  training  DejaVu fonts; random-walk Bezier scribbles; squares, discs, marked
+  training  DejaVu fonts; random-walk Bezier scribbles, looping coils; squares, discs, marked
             circles, triangles, crosses, lines; smooth-noise blobs. Used to train the
             gate and (with other seeds) to pick its threshold.
   heldout   STIX and Computer Modern fonts (plus Greek letters); spirals,
@@ -160,6 +160,19 @@ def _scribble(rng):
     curve = np.concatenate([_bezier(mids[i], walk[i + 1], mids[i + 1]) for i in range(len(mids) - 1)])
     _polyline(draw, curve, _pen(rng, side))
     return _finish(image, rng)
+
+
+def _coil(rng):
+    """A pen looping along like a coil or a telephone cord (doodling, crossing out):
+    3-6 loops, each shifted sideways. Loops drawn in place would make a thick 0."""
+    image, draw, side = _canvas(rng)
+    laps = rng.uniform(3, 6)
+    t = np.linspace(0, 2 * np.pi * laps, int(100 * laps))
+    r = side * rng.uniform(0.06, 0.1) * (1 + 0.2 * np.sin(t * rng.uniform(0.1, 0.4)))
+    x = side * 0.12 + r[0] + (side * 0.76 - 2 * r[0]) * t / t[-1] + r * np.cos(t)
+    y = side / 2 + r * rng.uniform(1.5, 3) * np.sin(t)
+    _polyline(draw, np.stack([x, y], 1), max(1, _pen(rng, side) // 2))
+    return _finish(image.rotate(rng.uniform(-40, 40), resample=Image.BILINEAR), rng)
 
 
 def _basic_shape(rng):
@@ -329,8 +342,8 @@ def _heart(rng):
 
 
 FAMILIES = {
-    "training": {"glyph": _training_glyph, "scribble": _scribble, "shape": _basic_shape,
-                 "texture": _texture},
+    "training": {"glyph": _training_glyph, "scribble": _scribble, "coil": _coil,
+                 "shape": _basic_shape, "texture": _texture},
     "heldout": {"glyph": _heldout_glyph, "spiral": _spiral, "zigzag": _zigzag, "hatching": _hatching,
                 "sine scrawl": _sine_scrawl, "star": _star, "smiley": _smiley, "arrow": _arrow,
                 "polygon": _polygon, "heart": _heart},
