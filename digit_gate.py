@@ -9,8 +9,9 @@ frozen, and the two are joined into ONE Keras model with ONE output (N, 11):
 
 so the .h5 and both LiteRT exports stay single-output files. The gate is a
 small MLP on what the trunk already computes (trunk_features): the last conv
-stage's 4x4x64 map, the 128 penultimate features and the 10 probabilities.
-The stage map keeps *where* strokes are, which the 128 pooled features have
+stage's 4x4x64 map and the 128 penultimate features. (Not the probabilities:
+int8 LiteRT gives a softmax a fixed scale, and a concatenation needs one scale
+for all its inputs, so the int8 conversion would fail.) The stage map keeps *where* strokes are, which the 128 pooled features have
 mostly lost, and is what tells a spiral or a heart from a 0. The alternatives
 compared (a small CNN on the pixels, and both together) are in GATE_KINDS.
 is_digit = digit score >= the threshold picked on validation digits so that
@@ -55,7 +56,7 @@ def build_gate(kind=DEFAULT_KIND):
     return Model([image, features], score, name=f"digit_gate_{kind}")
 
 
-FEATURES = 4 * 4 * 64 + 128 + config.NUM_CLASSES
+FEATURES = 4 * 4 * 64 + 128
 
 
 def trunk_features(trunk):
@@ -68,7 +69,7 @@ def trunk_features(trunk):
     relus = [layer for layer in trunk.layers if isinstance(layer, layers.ReLU)]
     (flatten,) = [layer for layer in trunk.layers if isinstance(layer, layers.Flatten)]
     stage = layers.Flatten(name="gate_stage_map")(relus[-2].output)
-    return layers.Concatenate(name="gate_trunk_features")([stage, flatten.output, trunk.output])
+    return layers.Concatenate(name="gate_trunk_features")([stage, flatten.output])
 
 
 def feature_model(trunk):
