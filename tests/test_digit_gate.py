@@ -77,3 +77,11 @@ def test_add_digit_gate_end_to_end_is_deterministic(trunk, images):
     assert report["fit_examples"]["non_digits"] > 0 and report["validation_examples"]["digits"] > 0
     assert report["validation_digits_refused"] <= dg.MAX_VALIDATION_REJECTED
     np.testing.assert_array_equal(np.asarray(model(images))[:, :10], np.asarray(trunk(images)))
+
+
+def test_combined_model_converts_to_full_int8(trunk):
+    # Every tensor the gate concatenates must be able to share one int8 scale
+    # (a softmax among them, with its fixed scale, made this conversion fail).
+    from export_model import convert
+    sample = np.random.default_rng(3).random((1000, 28, 28, 1)).astype(np.float32)
+    assert len(convert(dg.combine(trunk, dg.build_gate()), sample, quantize=True)) > 0
