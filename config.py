@@ -62,6 +62,7 @@ DOWNLOAD_TIMEOUT_S = _env("DOWNLOAD_TIMEOUT_S", 30.0, float)
 # --- Model and training --------------------------------------------------------
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
+NUM_OUTPUTS = NUM_CLASSES + 1   # what the model answers: the 10 probabilities, then the digit score
 SEED = 42
 EPOCHS = 30
 BATCH_SIZE = 128

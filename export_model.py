@@ -13,7 +13,9 @@ The story:
 3. Check both candidates on the whole MNIST test set before either lands: the
    float file must give the Keras probabilities to 1e-4 (after the same
    temperature scaling), the int8 file must lose at most 0.1 percentage point of
-   accuracy against the float one. A failed check writes nothing.
+   accuracy against the float one; both must give the Keras model's is_digit
+   verdict (digit score >= metrics.json's digit_threshold) on the test digits
+   and on training-family non-digits (non_digits.py). A failed check writes nothing.
 4. Write the files atomically and record md5, size and test accuracy of each in
    metrics.json's "artifacts" map (the predictor serves only files it finds
    there), plus the md5 of the .h5 they came from, so stale exports are noticed.
@@ -32,6 +34,7 @@ import config
 from calibration import apply_temperature
 from errors import ModelFileError
 from load_mnist_local import MnistFileError, load_data
+from non_digits import to_model_inputs, training_non_digits
 from artifacts import file_md5, load_metrics, verify_model_file, write_atomic, write_json_atomic
 from preprocessing import to_model_input
 from quiet_tensorflow import import_tensorflow
@@ -40,6 +43,8 @@ from utils import make_runner
 REPRESENTATIVE_IMAGES = 1000     # training images that calibrate the int8 activation ranges
 MAX_FLOAT_DIFF = 1e-4            # float .tflite vs Keras, calibrated probabilities
 MAX_INT8_ACCURACY_DROP = 0.001   # int8 vs float .tflite: 0.1 percentage point
+NON_DIGITS = 2000                # training-family non-digits for the is_digit check
+MIN_IS_DIGIT_AGREEMENT = 0.995   # either .tflite vs Keras, on test digits and those non-digits
 
 
 def convert(model, x_fit, quantize):
@@ -87,14 +92,20 @@ def main(argv=None):
     temperature = float(metrics.get("temperature", 1.0))
     x_fit, x_test = to_model_input(x_train[:-config.VALIDATION_SIZE]), to_model_input(x_test)
 
+    threshold = float(metrics.get("digit_threshold", 0.0))
+    # The is_digit check needs non-digits too (on digits alone every file says yes).
+    x_check = np.concatenate([x_test, to_model_inputs(training_non_digits(NON_DIGITS, config.SEED))[0]])
+
     def evaluate(backend, path):
-        """Calibrated test-set probabilities through the predictor's own runner, and accuracy."""
-        probs = apply_temperature(make_runner(backend, path)(x_test), temperature)
-        return probs, float((probs.argmax(axis=1) == y_test).mean())
+        """Through the predictor's own runner: calibrated test-set probabilities, accuracy,
+        and the is_digit verdicts on test digits then non-digits."""
+        out = make_runner(backend, path)(x_check)
+        probs = apply_temperature(out[:len(x_test), :config.NUM_CLASSES], temperature)
+        return probs, float((probs.argmax(axis=1) == y_test).mean()), out[:, config.NUM_CLASSES] >= threshold
 
     _, keras = import_tensorflow()
     model = keras.models.load_model(keras_path, compile=False)
-    keras_probs, keras_acc = evaluate("keras", keras_path)
+    keras_probs, keras_acc, keras_digit = evaluate("keras", keras_path)
     print(f"keras        {keras_path.name}: test accuracy {keras_acc:.2%}")
 
     # 1-3. Convert both, check both; nothing is written unless both pass.
@@ -104,14 +115,21 @@ def main(argv=None):
             contents[path] = convert(model, x_fit, quantize)
             (Path(tmp) / path.name).write_bytes(contents[path])
             found[path] = evaluate("litert", Path(tmp) / path.name)
-    (float_probs, float_acc), (int8_probs, int8_acc) = found[float_path], found[int8_path]
+    (float_probs, float_acc, float_digit), (int8_probs, int8_acc, int8_digit) = found[float_path], found[int8_path]
+    digit_agreement = {"float": float((float_digit == keras_digit).mean()),
+                       "int8": float((int8_digit == keras_digit).mean())}
     max_diff = float(np.abs(float_probs - keras_probs).max())
     agreement = float((int8_probs.argmax(axis=1) == float_probs.argmax(axis=1)).mean())
     print(f"litert float {float_path.name}: test accuracy {float_acc:.2%}, max |p - p_keras| = {max_diff:.1e}")
     print(f"litert int8  {int8_path.name}: test accuracy {int8_acc:.2%}, argmax agreement with float {agreement:.2%}")
+    print(f"is_digit agreement with keras on {len(x_check)} digits and non-digits: "
+          f"float {digit_agreement['float']:.2%}, int8 {digit_agreement['int8']:.2%}")
     if max_diff > MAX_FLOAT_DIFF:
         sys.exit(f"error: the float .tflite differs from Keras by {max_diff:.1e} (limit {MAX_FLOAT_DIFF:.0e});"
                  " nothing written")
+    if min(digit_agreement.values()) < MIN_IS_DIGIT_AGREEMENT:
+        sys.exit(f"error: is_digit agrees with keras on only {min(digit_agreement.values()):.2%}"
+                 f" (limit {MIN_IS_DIGIT_AGREEMENT:.1%}); nothing written")
     if float_acc - int8_acc > MAX_INT8_ACCURACY_DROP + 1e-9:
         sys.exit(f"error: int8 loses {100 * (float_acc - int8_acc):.2f} points of accuracy"
                  f" (limit {100 * MAX_INT8_ACCURACY_DROP:.1f}); nothing written")
@@ -131,6 +149,7 @@ def main(argv=None):
         "representative_images": REPRESENTATIVE_IMAGES,
         "float_max_abs_diff_vs_keras": float(f"{max_diff:.2e}"),
         "int8_argmax_agreement_vs_float": round(agreement, 4),
+        "is_digit_agreement_vs_keras": {k: round(v, 5) for k, v in digit_agreement.items()},
     }
     write_json_atomic(metrics_path, metrics)
     print(f"wrote {float_path}, {int8_path} and their entries in {metrics_path}")

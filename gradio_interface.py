@@ -48,6 +48,8 @@ MODEL_VIEW_SCALE = 10
 
 NO_DIGIT = ("**No digit found.** The picture looks blank to the model: "
             "draw a digit (thick, dark strokes) or upload a photo of one.")
+NOT_A_DIGIT = ("**This does not look like a digit.** Above is the model's best guess anyway, "
+               "and below what it saw.")
 
 # System fonts only: a theme that names a Google Font would fetch it from the web.
 THEME = gr.themes.Default(
@@ -92,15 +94,16 @@ def model_view(x):
 
 
 def classify(image, mode):
-    """-> ({digit: probability} for all ten digits, the model input as a picture).
+    """-> ({digit: probability} for all ten digits, the model input as a picture,
+    whether it looks like a digit at all).
 
     The picture is the very array the model is called with, not a re-rendering.
     """
     predictor = get_predictor()
     x = preprocess_image(image, mode)
-    probabilities = predictor.predict_proba(x)[0]
-    label = {str(digit): float(p) for digit, p in enumerate(probabilities)}
-    return label, model_view(x)
+    probabilities, scores = predictor.predict_scores(x)
+    label = {str(digit): float(p) for digit, p in enumerate(probabilities[0])}
+    return label, model_view(x), bool(predictor.is_digit(scores)[0])
 
 
 def predict_page(image, mode):
@@ -109,11 +112,12 @@ def predict_page(image, mode):
     if image is None:  # cleared: empty answer, no note
         return None, None, None, gr.Markdown("", visible=False)
     try:
-        label, seen = classify(image, mode)
+        label, seen, is_digit = classify(image, mode)
     except DigitError as exc:  # NoDigitFound, InvalidImage, PayloadTooLarge: say so, never guess
         note = NO_DIGIT if exc.code == "no_digit_found" else f"**Cannot read this image:** {exc}"
         return image, None, None, gr.Markdown(note, visible=True)
-    return image, label, seen, gr.Markdown("", visible=False)
+    # Not a digit: say so plainly, and still show the best guess and what the model saw.
+    return image, label, seen, gr.Markdown(NOT_A_DIGIT, visible=not is_digit)
 
 
 def predict_api(image, mode):

@@ -32,8 +32,9 @@ from preprocessing import check_mode
 HEADER_LENGTH = "Inference-Header-Content-Length"   # the binary extension's split point
 PIXELS = config.IMAGE_SIZE * config.IMAGE_SIZE
 PIXEL_SHAPES = ([config.IMAGE_SIZE, config.IMAGE_SIZE, 1], [PIXELS])
-OUTPUTS = {"probabilities": "FP32", "prediction": "INT64"}
-_NUMPY_TYPES = {"FP32": "<f4", "INT64": "<i8"}
+# is_digit: does the input look like a digit at all (digit_score >= the model's threshold)?
+OUTPUTS = {"probabilities": "FP32", "prediction": "INT64", "is_digit": "BOOL", "digit_score": "FP32"}
+_NUMPY_TYPES = {"FP32": "<f4", "INT64": "<i8", "BOOL": "?"}
 PLATFORMS = {"keras": "tensorflow_keras", "litert": "tflite"}   # the names Triton gives these runtimes
 
 
@@ -202,6 +203,8 @@ def model_metadata(predictor):
         "outputs": [
             {"name": "probabilities", "datatype": "FP32", "shape": [-1, config.NUM_CLASSES]},
             {"name": "prediction", "datatype": "INT64", "shape": [-1]},
+            {"name": "is_digit", "datatype": "BOOL", "shape": [-1]},
+            {"name": "digit_score", "datatype": "FP32", "shape": [-1]},
         ],
     }
 
@@ -239,15 +242,17 @@ def create_blueprint(predictor):
         req, name, value = parse_infer_request(request.get_data(cache=False), request.headers.get(HEADER_LENGTH))
         outputs = requested_outputs(req)
         if name == "input":
-            probabilities = predictor.predict_proba(value)
+            probabilities, scores = predictor.predict_scores(value)
         else:
             parameters = req.get("parameters") if isinstance(req.get("parameters"), dict) else {}
             results = predictor.predict_images(value, check_mode(parameters.get("preprocess")))
             probabilities = np.array([result["probabilities"] for result in results], np.float32)
+            scores = np.array([result["digit_score"] for result in results], np.float32)
         predictions = probabilities.argmax(axis=1).astype(np.int64)
         observability.note_predictions(predictions.tolist())
-        return infer_response(req, predictor.version, {"probabilities": probabilities.astype(np.float32),
-                                                       "prediction": predictions}, outputs)
+        return infer_response(req, predictor.version, {
+            "probabilities": probabilities.astype(np.float32), "prediction": predictions,
+            "is_digit": predictor.is_digit(scores), "digit_score": scores.astype(np.float32)}, outputs)
 
     @v2.errorhandler(DigitError)
     def protocol_error(exc):

@@ -92,7 +92,8 @@ def build_spec(version="unknown"):
                             "or 0-1, white digit on black or dark digit on white.")
     prediction = {
         "type": "object",
-        "required": ["prediction", "confidence", "probabilities", "top_k", "preprocess", "model_version"],
+        "required": ["prediction", "confidence", "probabilities", "top_k", "is_digit", "digit_score",
+                     "preprocess", "model_version"],
         "properties": {
             "prediction": {"type": "integer", "minimum": 0, "maximum": 9},
             "confidence": {"type": "number", "minimum": 0, "maximum": 1,
@@ -104,6 +105,11 @@ def build_spec(version="unknown"):
                       "items": {"type": "object", "required": ["digit", "probability"],
                                 "properties": {"digit": {"type": "integer"},
                                                "probability": {"type": "number"}}}},
+            "is_digit": {"type": "boolean",
+                         "description": "Whether the image looks like a digit at all (`digit_score` >= the "
+                                        "model's threshold). When false, `prediction` is still the best guess."},
+            "digit_score": {"type": "number", "minimum": 0, "maximum": 1,
+                            "description": "How much the image looks like a digit (the digit gate's output)."},
             "preprocess": {"type": "string", "enum": list(PREPROCESS_MODES)},
             "model_version": {"type": "string", "description": "md5 prefix of the served model file."},
         },

@@ -6,11 +6,16 @@ mass), through the shared calibrated predictor on:
 
   (a) the MNIST test set as it is;
   (b) MNIST test digits changed the way real inputs differ (see VARIANTS);
-  (c) USPS, scanned ZIP-code digits from another source entirely (data/usps/).
+  (c) USPS, scanned ZIP-code digits from another source entirely (data/usps/);
+  (d) pictures that are not digits (non_digits.py): the training family drawn
+      with another seed, and the held-out family, drawn differently from
+      anything the digit gate was trained on (other fonts, strokes, shapes).
 
 For each set and mode it reports accuracy, mean confidence on correct and on
-wrong answers, and expected calibration error (ECE), and writes
-reports/confidence_comparison.{md,json,png}.
+wrong answers, expected calibration error (ECE) and how many digits the model
+calls "not a digit"; for (d), how many non-digits it accepts as digits. It
+writes reports/confidence_comparison.{md,json,png} and the digit gate's ROC
+curve, reports/digit_gate_roc.png.
 
     python test_model_confidence.py              # full run, a few minutes on 2 cores
     python test_model_confidence.py --limit 300  # quick look: 300 images per set
@@ -28,11 +33,14 @@ import config
 from calibration import expected_calibration_error
 from errors import DigitError, ModelFileError
 from load_mnist_local import MnistFileError, load_data
+from non_digits import make_non_digits, to_model_inputs
 from preprocessing import PREPROCESS_MODES, preprocess_image
 from artifacts import write_atomic, write_json_atomic
 from utils import Predictor
 
 BATCH = 1000
+NON_DIGITS = 4000                 # pictures per non-digit family (--limit caps it too)
+NON_DIGIT_SEED = 1009             # not a seed the gate's training or threshold used
 
 
 def parse_args(argv=None):
@@ -131,12 +139,21 @@ def load_sets(limit, seed):
 
 
 # --- Evaluation ----------------------------------------------------------------------
+def predict_all(predictor, batch):
+    """(calibrated probabilities, digit scores) of a stack of model inputs, in chunks."""
+    probs, scores = np.zeros((len(batch), config.NUM_CLASSES)), np.zeros(len(batch))
+    for s in range(0, len(batch), BATCH):
+        probs[s:s + BATCH], scores[s:s + BATCH] = predictor.predict_scores(batch[s:s + BATCH])
+    return probs, scores
+
+
 def evaluate(predictor, images, labels, mode):
-    """Accuracy, confidence and ECE of one preprocessing mode on one set.
+    """Accuracy, confidence, ECE and the digit verdict of one preprocessing mode on one set;
+    -> (the figures, the digit scores of the images the preprocessor kept).
 
     An image the preprocessor rejects (NoDigitFound) counts as a wrong answer
-    with zero confidence: refusing is better than a confident guess, but it
-    is still not the right digit.
+    with zero confidence, and as a digit called "not a digit": refusing is
+    better than a confident guess, but it is still not the right answer.
     """
     start = time.perf_counter()
     batch, kept, rejected = [], [], 0
@@ -147,13 +164,13 @@ def evaluate(predictor, images, labels, mode):
         except DigitError:
             rejected += 1
     preprocess_s = time.perf_counter() - start
-    probs = np.zeros((len(images), config.NUM_CLASSES))
+    probs, scores = np.zeros((len(images), config.NUM_CLASSES)), np.zeros(len(images))
     batch = np.stack(batch) if batch else np.zeros((0, 28, 28, 1), np.float32)
-    for s in range(0, len(batch), BATCH):
-        probs[kept[s:s + BATCH]] = predictor.predict_proba(batch[s:s + BATCH])
+    probs[kept], scores[kept] = predict_all(predictor, batch)
     labels = np.asarray(labels)
     confidence = probs.max(axis=1)
     correct = (probs.argmax(axis=1) == labels) & (confidence > 0)
+    is_digit = predictor.is_digit(scores) & (confidence > 0)
     return {
         "images": len(labels),
         "accuracy": round(float(correct.mean()), 4),
@@ -162,8 +179,28 @@ def evaluate(predictor, images, labels, mode):
         "mean_confidence_wrong": round(float(confidence[~correct].mean()), 4) if (~correct).any() else None,
         "ece": round(expected_calibration_error(probs[kept], labels[kept]), 4) if kept else None,
         "rejected_no_digit": rejected,
+        "called_not_a_digit": round(float((~is_digit).mean()), 4),
         "preprocess_ms_per_image": round(1000 * preprocess_s / max(len(images), 1), 3),
-    }
+    }, scores[kept]
+
+
+def load_non_digit_sets(limit, seed=NON_DIGIT_SEED):
+    """name -> pictures that are not digits, as users would send them."""
+    n = min(limit or NON_DIGITS, NON_DIGITS)
+    return {f"non-digits, {name} family": make_non_digits(family, n, seed)[0]
+            for family, name in (("training", "training"), ("heldout", "held-out"))}
+
+
+def evaluate_non_digits(predictor, pictures):
+    """How many non-digits the model accepts as digits (enhanced preprocessing, as served);
+    -> (the figures, the digit scores of the pictures the preprocessor kept)."""
+    batch, kept = to_model_inputs(pictures)
+    _, scores = predict_all(predictor, batch)
+    return {
+        "images": len(pictures),
+        "accepted_as_digit": round(float(predictor.is_digit(scores).sum() / max(len(pictures), 1)), 4),
+        "rejected_no_digit": int((~kept).sum()),
+    }, scores
 
 
 # --- Reports ---------------------------------------------------------------------------
@@ -172,15 +209,50 @@ def _pct(value):
 
 
 def markdown_table(results):
-    lines = ["| set | mode | accuracy | mean conf. | conf. correct | conf. wrong | ECE | rejected | n |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| set | mode | accuracy | mean conf. | conf. correct | conf. wrong | ECE | rejected "
+             "| called not a digit | n |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, modes in results.items():
         for mode, r in modes.items():
             ece = "–" if r["ece"] is None else f"{r['ece']:.4f}"
             lines.append(f"| {name} | {mode} | {_pct(r['accuracy'])} | {_pct(r['mean_confidence'])} | "
                          f"{_pct(r['mean_confidence_correct'])} | "
-                         f"{_pct(r['mean_confidence_wrong'])} | {ece} | {r['rejected_no_digit']} | {r['images']} |")
+                         f"{_pct(r['mean_confidence_wrong'])} | {ece} | {r['rejected_no_digit']} | "
+                         f"{_pct(r['called_not_a_digit'])} | {r['images']} |")
     return "\n".join(lines)
+
+
+def gate_table(results, non_digits):
+    """The digit verdict with the default (enhanced) preprocessing: both error rates per set."""
+    lines = ["| set | n | digits called not a digit | non-digits accepted as digits |", "|---|---:|---:|---:|"]
+    lines += [f"| {name} | {modes['enhanced']['images']} | {_pct(modes['enhanced']['called_not_a_digit'])} | |"
+              for name, modes in results.items()]
+    lines += [f"| {name} | {r['images']} | | {_pct(r['accepted_as_digit'])} |" for name, r in non_digits.items()]
+    return "\n".join(lines)
+
+
+def plot_roc(digit_scores, non_digit_scores, threshold, path):
+    """Digits accepted against non-digits accepted, over every threshold, for each
+    non-digit family; the model's threshold marked."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    thresholds = np.unique(np.concatenate([digit_scores, *non_digit_scores.values(), [threshold]]))
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for (name, scores), colour in zip(non_digit_scores.items(), ("#1f77b4", "#d62728")):
+        accepted = [(scores >= t).mean() for t in thresholds]
+        kept = [(digit_scores >= t).mean() for t in thresholds]
+        ax.plot(accepted, kept, color=colour, label=name)
+        ax.scatter([(scores >= threshold).mean()], [(digit_scores >= threshold).mean()], color=colour, zorder=3)
+    ax.set(xscale="log", xlim=(1e-3, 1), ylim=(0.9, 1.002), xlabel="non-digits accepted as digits",
+           ylabel="digits accepted (MNIST test, transformed MNIST, USPS)",
+           title=f"Digit gate ROC; dots: the model's threshold {threshold:.3g}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
 
 
 def plot(results, path):
@@ -234,32 +306,46 @@ def main(argv=None):
     print(f"model {predictor.model_path.name} (version {predictor.version}, "
           f"temperature {predictor.temperature:.3f}, test accuracy {predictor.metrics.get('test_accuracy')})")
 
-    results = {}
+    results, digit_scores = {}, []
     for name, (images, labels) in sets.items():
-        results[name] = {mode: evaluate(predictor, images, labels, mode) for mode in ("basic", "enhanced")}
+        results[name] = {}
+        for mode in ("basic", "enhanced"):
+            results[name][mode], scores = evaluate(predictor, images, labels, mode)
+            if mode == "enhanced":
+                digit_scores.append(scores)
         b, e = results[name]["basic"], results[name]["enhanced"]
         print(f"{name:24s} basic {_pct(b['accuracy']):>9s}   enhanced {_pct(e['accuracy']):>9s}"
+              f"   called not a digit {_pct(e['called_not_a_digit']):>8s}"
               f"   ({e['preprocess_ms_per_image']:.2f} ms/image enhanced)", flush=True)
+    non_digits, non_digit_scores = {}, {}
+    for name, pictures in load_non_digit_sets(args.limit).items():
+        non_digits[name], non_digit_scores[name] = evaluate_non_digits(predictor, pictures)
+        print(f"{name:24s} accepted as digits {_pct(non_digits[name]['accepted_as_digit'])}", flush=True)
 
-    table = markdown_table(results)
+    table, gate = markdown_table(results), gate_table(results, non_digits)
     report = {
         "model": {"file": predictor.model_path.name, "version": predictor.version,
-                  "temperature": predictor.temperature,
+                  "temperature": predictor.temperature, "digit_threshold": predictor.digit_threshold,
                   "test_accuracy": predictor.metrics.get("test_accuracy")},
         "limit": args.limit, "seed": args.seed, "modes": list(PREPROCESS_MODES),
-        "results": results,
+        "results": results, "non_digits": non_digits,
     }
     out = args.output_dir
     write_json_atomic(out / "confidence_comparison.json", report)
-    header = (f"# Confidence study: basic vs enhanced preprocessing\n\n"
+    header = (f"# Confidence study: basic vs enhanced preprocessing, and the digit verdict\n\n"
               f"Model `{predictor.model_path.name}` (version {predictor.version}, calibration "
-              f"temperature {predictor.temperature:.3f}). Produced by `python test_model_confidence.py"
+              f"temperature {predictor.temperature:.3f}, digit threshold {predictor.digit_threshold:.6g}). "
+              f"Produced by `python test_model_confidence.py"
               f"{'' if args.limit is None else f' --limit {args.limit}'}`.\n\n")
+    gate_header = ("\n\n## Is it a digit at all?\n\nWith the default (enhanced) preprocessing. "
+                   "The held-out non-digits are drawn differently from anything the digit gate "
+                   "was trained on (other fonts, strokes and shapes).\n\n")
     write_atomic(out / "confidence_comparison.md",
-                 lambda tmp: Path(tmp).write_text(header + table + "\n"))
+                 lambda tmp: Path(tmp).write_text(header + table + gate_header + gate + "\n"))
     plot(results, out / "confidence_comparison.png")
-    print("\n" + table)
-    print(f"\nwrote {out / 'confidence_comparison.md'}, .json and .png")
+    plot_roc(np.concatenate(digit_scores), non_digit_scores, predictor.digit_threshold, out / "digit_gate_roc.png")
+    print("\n" + table + "\n\n" + gate)
+    print(f"\nwrote {out / 'confidence_comparison.md'}, .json and .png, and {out / 'digit_gate_roc.png'}")
 
 
 if __name__ == "__main__":

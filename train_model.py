@@ -13,6 +13,11 @@ The story in five steps:
    and cosine decay. Keep the weights with the best validation accuracy.
 4. Fit a softmax temperature on the validation split so the confidence we
    report means what it says (see calibration.py).
+4b. Train the digit gate on the frozen network (digit_gate.py): a small second
+   part that scores "looks like a digit" and is trained on digits against
+   drawn non-digits (non_digits.py); its threshold is picked on the same
+   validation split. The saved model answers (N, 11): the 10 probabilities,
+   then the digit score.
 5. Write the model atomically (temp file, then rename: an interrupted run never
    replaces a good model with a broken one), its metrics, and the plots.
 """
@@ -29,6 +34,8 @@ import numpy as np
 import config
 from artifacts import file_md5, write_atomic, write_json_atomic
 from calibration import apply_temperature, expected_calibration_error, fit_temperature
+from digit_gate import add_digit_gate
+from gate_data import FIT_SIZES, VAL_SIZES, scaled_sizes
 from load_mnist_local import MnistFileError, load_data
 from preprocessing import to_model_input
 from quiet_tensorflow import import_tensorflow
@@ -149,14 +156,26 @@ def plot_reports(history, confusion, reports_dir):
 
 def split(x_train, y_train, limit):
     """The last VALIDATION_SIZE training images validate; the rest (or the first
-    `limit` of them, for smoke runs) train."""
+    `limit` of them, for smoke runs) train. uint8 images, as loaded."""
     n_val = config.VALIDATION_SIZE
     x_fit, y_fit = x_train[:-n_val], y_train[:-n_val]
     x_val, y_val = x_train[-n_val:], y_train[-n_val:]
     if limit:
         n_small_val = max(limit // 5, 100)
         x_fit, y_fit, x_val, y_val = x_fit[:limit], y_fit[:limit], x_val[:n_small_val], y_val[:n_small_val]
-    return (to_model_input(x_fit), y_fit), (to_model_input(x_val), y_val)
+    return (x_fit, y_fit), (x_val, y_val)
+
+
+def train_digit_gate(trunk, x_fit, x_val, n_train, seed):
+    """The digit gate on the frozen trunk; a --limit run trains a proportionally small one.
+    -> (the (N, 11) model, its metrics entries)."""
+    share = min(1.0, len(x_fit) / n_train)
+    combined, threshold, report = add_digit_gate(
+        trunk, x_fit, x_val, seed, fit_sizes=scaled_sizes(FIT_SIZES, share), val_sizes=scaled_sizes(VAL_SIZES, share))
+    print(f"digit gate: threshold {threshold:.6f}; on validation, non-digits accepted "
+          f"{report['validation_non_digits_accepted']:.2%}, digits refused "
+          f"{report['validation_digits_refused']:.2%} ({report['training_time_s']:.0f} s)")
+    return combined, {"digit_threshold": threshold, "digit_gate": report}
 
 
 def compile_model(model, steps_per_epoch, epochs):
@@ -244,11 +263,12 @@ def main(argv=None):
     # 1. Split. 2-3. Augmented batches, model, schedule, fit; keep the best epoch.
     (x_fit, y_fit), (x_val, y_val) = split(x_train, y_train, args.limit)
     print(f"training on {len(x_fit)} images, validating on {len(x_val)}, {args.epochs} epochs")
-    train_ds = make_train_dataset(x_fit, y_fit, args.batch_size, args.seed)
+    train_ds = make_train_dataset(to_model_input(x_fit), y_fit, args.batch_size, args.seed)
+    x_val_in = to_model_input(x_val)
     model = compile_model(build_model(), int(np.ceil(len(x_fit) / args.batch_size)), args.epochs)
     model.summary(print_fn=lambda line, **_: print(line))
     best, start = keep_best_callback(), time.time()
-    history = model.fit(train_ds, epochs=args.epochs, validation_data=(x_val, y_val),
+    history = model.fit(train_ds, epochs=args.epochs, validation_data=(x_val_in, y_val),
                         shuffle=False,  # train_ds reshuffles itself every epoch
                         callbacks=[best], verbose=1)
     train_time = time.time() - start
@@ -256,13 +276,16 @@ def main(argv=None):
     print(f"best validation accuracy {best.best_acc:.4%} at epoch {best.best_epoch}")
 
     # 4. Calibrate on validation, report on test.
-    scores, confusion = evaluate(model, x_val, y_val, to_model_input(x_test), y_test)
+    scores, confusion = evaluate(model, x_val_in, y_val, to_model_input(x_test), y_test)
     print(f"test accuracy {scores['test_accuracy']:.2%} ({scores['test_errors']} errors of {len(y_test)}), "
           f"temperature {scores['temperature']:.3f}")
 
+    # 4b. The digit gate.
+    model, gate = train_digit_gate(model, x_fit, x_val, len(x_train) - config.VALIDATION_SIZE, args.seed)
+
     # 5. Artifacts: model first (atomically), then the metrics that vouch for it.
     write_atomic(args.output, model.save)
-    metrics = {**scores, **run_record(args, model, len(x_fit), len(x_val), best, train_time),
+    metrics = {**scores, **gate, **run_record(args, model, len(x_fit), len(x_val), best, train_time),
                # md5 of every servable file; the predictor refuses a file that differs.
                "artifacts": {args.output.name: {"md5": file_md5(args.output),
                                                 "size_bytes": args.output.stat().st_size,

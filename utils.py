@@ -86,7 +86,7 @@ def _litert_runner(model_path):
         (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
         # Both exported files take and return float32 (the int8 one quantises inside).
         if (inp["dtype"], out["dtype"], list(inp["shape"][1:]), out["shape"][-1]) != (
-                np.float32, np.float32, shape, config.NUM_CLASSES):
+                np.float32, np.float32, shape, config.NUM_OUTPUTS):
             raise ModelFileError(f"{model_path}: expected float32 (N, 28, 28, 1) -> (N, 10), got "
                                  f"{inp['dtype'].__name__} {inp['shape']} -> {out['dtype'].__name__} {out['shape']}")
         interpreter.resize_tensor_input(inp["index"], [batch_size] + shape)
@@ -112,7 +112,7 @@ def _litert_runner(model_path):
         with lock:
             if len(batch) == 1:
                 return invoke(*single, batch)
-            outputs = [np.empty((0, config.NUM_CLASSES), np.float32)]
+            outputs = [np.empty((0, config.NUM_OUTPUTS), np.float32)]
             for start in range(0, len(batch), config.LITERT_BATCH_CHUNK):
                 chunk = batch[start:start + config.LITERT_BATCH_CHUNK]
                 if len(chunk) != many_size:
@@ -129,14 +129,16 @@ _RUNNERS = {"keras": _keras_runner, "litert": _litert_runner}
 
 
 def make_runner(backend, model_path):
-    """fn(float32 (N, 28, 28, 1) in [0, 1]) -> raw model probabilities (N, 10),
-    for `backend` ("keras" or "litert") serving the file at `model_path`."""
+    """fn(float32 (N, 28, 28, 1) in [0, 1]) -> the model's raw output (N, 11): the 10
+    digit probabilities, then the digit score (train_model.py, digit_gate.py), for
+    `backend` ("keras" or "litert") serving the file at `model_path`."""
     return _RUNNERS[backend](model_path)
 
 
 # --- Results ----------------------------------------------------------------------
-def format_prediction(probs, preprocess, model_version):
-    """The JSON object every API answers with, for one probability row."""
+def format_prediction(probs, digit_score, is_digit, preprocess, model_version):
+    """The JSON object every API answers with, for one image. `prediction` and its
+    probabilities are the best guess even when `is_digit` is false."""
     probs = np.asarray(probs, dtype=np.float64)
     order = np.argsort(-probs)[:config.TOP_K]
     return {
@@ -144,30 +146,48 @@ def format_prediction(probs, preprocess, model_version):
         "confidence": round(float(probs[order[0]]), 6),
         "probabilities": [round(float(p), 6) for p in probs],
         "top_k": [{"digit": int(d), "probability": round(float(probs[d]), 6)} for d in order],
+        "is_digit": bool(is_digit),
+        "digit_score": round(float(digit_score), 6),
         "preprocess": preprocess,
         "model_version": model_version,
     }
 
 
 class Predictor:
-    """Load once, predict many times (calibrated probabilities)."""
+    """Load once, predict many times: calibrated probabilities and the digit verdict."""
 
     def __init__(self, model_path=None, backend=None, metrics_path=None):
         self.backend, self.model_path, self.metrics, self.version = resolve_model(
             backend, model_path, metrics_path)
         self.temperature = float(self.metrics.get("temperature", 1.0))
+        if "digit_threshold" not in self.metrics:
+            raise ModelFileError(f"{self.model_path}: its metrics file has no digit_threshold "
+                                 "(a model from before the digit gate: run python train_model.py)")
+        self.digit_threshold = float(self.metrics["digit_threshold"])
         # Concurrent callers (a server's threads) share model calls: see batching.py.
         self._run = Batcher(make_runner(self.backend, self.model_path), max_rows=config.BATCH_MAX_IMAGES)
-        self.predict_proba(np.zeros((1, config.IMAGE_SIZE, config.IMAGE_SIZE, 1), np.float32))  # warm-up
+        self.predict_scores(np.zeros((1, config.IMAGE_SIZE, config.IMAGE_SIZE, 1), np.float32))  # warm-up
 
-    def predict_proba(self, batch):
-        """float32 (N, 28, 28, 1) in [0, 1] -> calibrated probabilities (N, 10)."""
+    def predict_scores(self, batch):
+        """float32 (N, 28, 28, 1) in [0, 1] -> (calibrated probabilities (N, 10),
+        digit scores (N,)); an image is a digit when its score >= digit_threshold."""
         batch = np.asarray(batch, dtype=np.float32)
         if batch.ndim == 3:
             batch = batch[None]
         if batch.shape[1:] != (config.IMAGE_SIZE, config.IMAGE_SIZE, 1):
             raise InvalidInput(f"expected images of shape (28, 28, 1), got {batch.shape[1:]}")
-        return apply_temperature(self._run(batch), self.temperature)
+        out = self._run(batch)
+        if out.shape[1:] != (config.NUM_OUTPUTS,):
+            raise ModelFileError(f"{self.model_path}: answers {out.shape[1:]}, expected "
+                                 f"({config.NUM_OUTPUTS},): retrain with python train_model.py")
+        return apply_temperature(out[:, :config.NUM_CLASSES], self.temperature), out[:, config.NUM_CLASSES]
+
+    def predict_proba(self, batch):
+        """float32 (N, 28, 28, 1) in [0, 1] -> calibrated probabilities (N, 10)."""
+        return self.predict_scores(batch)[0]
+
+    def is_digit(self, digit_scores):
+        return np.asarray(digit_scores) >= self.digit_threshold
 
     def predict_images(self, images, preprocess="enhanced"):
         """Preprocess each image (bytes, PIL image or array) and answer them in one call."""
@@ -178,8 +198,9 @@ class Predictor:
         for index, image in enumerate(images):
             with batch_item(index):  # a blank or corrupt image names its place in the list
                 inputs.append(preprocess_image(image, mode=preprocess))
-        batch = np.stack(inputs)
-        return [format_prediction(p, preprocess, self.version) for p in self.predict_proba(batch)]
+        probs, scores = self.predict_scores(np.stack(inputs))
+        return [format_prediction(p, score, verdict, preprocess, self.version)
+                for p, score, verdict in zip(probs, scores, self.is_digit(scores))]
 
 
 @functools.lru_cache(maxsize=None)

@@ -58,6 +58,20 @@ def test_float_export_matches_keras(predictor, litert_predictor, mnist_test):
     np.testing.assert_allclose(litert_predictor.predict_proba(x), predictor.predict_proba(x), atol=1e-4, rtol=0)
 
 
+def test_every_export_gives_the_keras_digit_verdict(predictor, mnist_test):
+    """is_digit agrees between Keras and both LiteRT files on digits and on non-digits."""
+    from non_digits import make_non_digits, to_model_inputs
+    non_digits = np.concatenate([to_model_inputs(make_non_digits(family, 300, 5)[0])[0]
+                                 for family in ("training", "heldout")])
+    x = np.concatenate([to_model_input(mnist_test[0][:600]), non_digits])
+    keras_verdict = predictor.is_digit(predictor.predict_scores(x)[1])
+    assert 0.3 < keras_verdict.mean() < 0.9       # both kinds of answer are in the sample
+    for name, path in EXPORTS.items():
+        litert = Predictor(path, backend="litert")
+        agreement = (litert.is_digit(litert.predict_scores(x)[1]) == keras_verdict).mean()
+        assert agreement >= (1.0 if name == "float" else 0.99), name
+
+
 @pytest.mark.slow
 def test_exports_reach_their_recorded_accuracy_and_int8_agrees_with_keras(predictor, mnist_test):
     x, y = to_model_input(mnist_test[0]), mnist_test[1]

@@ -25,7 +25,8 @@ from helpers.images import encode
 from helpers.scripts import run_helper_json
 from local_server import ROOT, free_port, start_server, stop_server
 
-FIELDS = {"prediction", "confidence", "probabilities", "top_k", "preprocess", "model_version"}
+FIELDS = {"prediction", "confidence", "probabilities", "top_k", "is_digit", "digit_score", "preprocess",
+          "model_version"}
 
 
 def assert_prediction(body, expected):
@@ -190,6 +191,15 @@ def test_a_batch_error_names_the_bad_item(flask_client, digit_pngs):
     # One image is not an item of a batch: its errors keep the plain shape.
     for single in ({"image": blank}, {"image": corrupt}):
         assert set(flask_client.post("/predict", json=single).get_json()["error"]) == {"code", "message"}
+
+
+def test_a_picture_that_is_not_a_digit_says_so(flask_client):
+    from helpers.images import drawn_symbol, encode
+    response = flask_client.post("/predict", data={"image": (io.BytesIO(encode(drawn_symbol("#"))), "hash.png")},
+                                 content_type="multipart/form-data")
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert answer["is_digit"] is False and set(answer) == FIELDS   # the best guess is still all there
 
 
 def test_405_keeps_the_allow_header(flask_client):

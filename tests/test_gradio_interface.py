@@ -118,8 +118,9 @@ def test_examples_are_read_as_their_file_names_say():
     for path in files:
         digit = re.search(r"_(\d)\.png$", path)
         assert digit, f"{path}: example names end in _<digit>.png"
-        label, _ = gradio_interface.classify(Image.open(path), "enhanced")
+        label, _, is_digit = gradio_interface.classify(Image.open(path), "enhanced")
         assert max(label, key=label.get) == digit.group(1), path
+        assert is_digit, path
 
 
 def test_page_shows_the_image_the_model_received(digit_pngs):
@@ -141,6 +142,13 @@ def test_page_notes_a_blank_canvas_instead_of_guessing():
                                                            "composite": blank}, "enhanced")
     assert answer is None and seen is None
     assert note.visible is True and "No digit found" in note.value
+
+
+def test_page_says_plainly_when_it_is_not_a_digit_and_still_shows_the_guess():
+    from helpers.images import drawn_symbol
+    kept, answer, seen, note = gradio_interface.predict_page(drawn_symbol("#"), "enhanced")
+    assert note.visible is True and note.value == gradio_interface.NOT_A_DIGIT
+    assert len(answer) == 10 and seen.size == (280, 280)   # the best guess and the 28x28 view stay
 
 
 def test_script_serves_on_the_port_from_the_environment():

@@ -46,7 +46,8 @@ def test_server_and_model_metadata(client, predictor):
     assert meta["name"] == config.V2_MODEL_NAME and meta["versions"] == [predictor.version]
     assert {(t["name"], t["datatype"]) for t in meta["inputs"]} == {("input", "FP32"), ("image", "BYTES")}
     assert {(t["name"], t["datatype"], tuple(t["shape"])) for t in meta["outputs"]} == {
-        ("probabilities", "FP32", (-1, 10)), ("prediction", "INT64", (-1,))}
+        ("probabilities", "FP32", (-1, 10)), ("prediction", "INT64", (-1,)),
+        ("is_digit", "BOOL", (-1,)), ("digit_score", "FP32", (-1,))}
 
 
 @pytest.mark.parametrize("layout", ["nested 28x28x1", "flat 28x28x1", "nested 784", "flat 784"])
@@ -63,7 +64,10 @@ def test_infer_fp32_in_every_layout(client, predictor, pixels, layout):
     assert out["probabilities"].shape == (4, 10) and out["prediction"].shape == (4,)
     assert np.allclose(out["probabilities"], predictor.predict_proba(x), atol=1e-6)
     assert out["prediction"].tolist() == labels.tolist()
-    assert {o["datatype"] for o in answer["outputs"]} == {"FP32", "INT64"}
+    probs, scores = predictor.predict_scores(x)
+    assert np.allclose(out["digit_score"], scores, atol=1e-6)
+    assert out["is_digit"].tolist() == predictor.is_digit(scores).tolist() == [True] * 4
+    assert {o["datatype"] for o in answer["outputs"]} == {"FP32", "INT64", "BOOL"}
 
 
 def test_infer_bytes_images_are_preprocessed_like_predict(client, predictor):
@@ -161,7 +165,7 @@ def test_tritonclient_health_and_metadata(triton, litert_predictor):
     assert client.is_model_ready(config.V2_MODEL_NAME)
     meta = client.get_model_metadata(config.V2_MODEL_NAME)
     assert meta["versions"] == [litert_predictor.version]
-    assert [t["name"] for t in meta["outputs"]] == ["probabilities", "prediction"]
+    assert [t["name"] for t in meta["outputs"]] == ["probabilities", "prediction", "is_digit", "digit_score"]
     assert client.get_server_metadata()["extensions"] == ["binary_tensor_data"]
 
 
@@ -191,6 +195,16 @@ def test_tritonclient_defaults_and_encoded_images(triton):
     result = client.infer(config.V2_MODEL_NAME, [inp])
     assert result.as_numpy("prediction").tolist() == digits
     assert result.as_numpy("probabilities").shape == (len(digits), 10)
+    assert result.as_numpy("is_digit").tolist() == [True] * len(digits)
+
+
+def test_infer_says_when_an_image_is_not_a_digit(client, predictor):
+    from helpers.images import drawn_symbol, encode
+    data = [base64.b64encode(encode(drawn_symbol(char))).decode() for char in "#@"]
+    answer = client.post(INFER, json={"inputs": [tensor("image", "BYTES", [2], data)]}).get_json()
+    out = outputs_of(answer)
+    assert out["is_digit"].tolist() == [False, False]
+    assert out["prediction"].shape == (2,)    # the best guess is still there
 
 
 def test_tritonclient_sees_a_clear_error(triton):

@@ -55,10 +55,21 @@ def test_smoke_run_writes_model_metrics_and_plots(smoke_run):
     assert 0.05 <= on_disk["temperature"] <= 20
     for plot in ("training_curves.png", "confusion_matrix.png"):
         assert (out.parent / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # One model, one output: the 10 probabilities, then the digit score.
+    import keras
+    model = keras.models.load_model(out, compile=False)
+    assert model.output_shape == (None, 11)
+    out_rows = np.asarray(model(np.zeros((3, 28, 28, 1), np.float32), training=False))
+    np.testing.assert_allclose(out_rows[:, :10].sum(axis=1), 1.0, rtol=1e-5)
+    assert np.all((out_rows[:, 10] >= 0) & (out_rows[:, 10] <= 1))
+    assert 0 <= on_disk["digit_threshold"] <= 1
+    assert on_disk["digit_gate"]["validation_digits_refused"] <= 0.05
     # The shared predictor accepts what training wrote, checksum included.
     predictor = Predictor(out, backend="keras", metrics_path=out.parent / "metrics.json")
-    probs = predictor.predict_proba(np.zeros((3, 28, 28, 1), np.float32))
-    assert probs.shape == (3, 10)
+    probs, scores = predictor.predict_scores(np.zeros((3, 28, 28, 1), np.float32))
+    assert probs.shape == (3, 10) and scores.shape == (3,)
+    np.testing.assert_allclose(scores, out_rows[:, 10], atol=1e-6)
+    assert predictor.digit_threshold == on_disk["digit_threshold"]
 
 
 def test_same_seed_gives_same_weights(smoke_run, tmp_path):

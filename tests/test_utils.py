@@ -61,6 +61,24 @@ def test_unrecorded_model_is_refused(model_copy):
         Predictor(model_copy / "mnist_cnn.h5", backend="keras", metrics_path=model_copy / "metrics.json")
 
 
+def test_every_answer_says_whether_it_is_a_digit(predictor, digit_pngs):
+    from helpers.images import drawn_symbol
+    digits = predictor.predict_images([png for png, _ in digit_pngs])
+    assert all(answer["is_digit"] and answer["digit_score"] >= predictor.digit_threshold for answer in digits)
+    symbols = predictor.predict_images([drawn_symbol(char) for char in "#@&%"])
+    for answer in symbols:
+        assert answer["is_digit"] is False and 0 <= answer["digit_score"] < predictor.digit_threshold
+        assert 0 <= answer["prediction"] <= 9 and len(answer["top_k"]) == 3   # still the best guess
+
+
+def test_a_model_without_a_digit_threshold_is_refused(model_copy):
+    metrics = json.loads((model_copy / "metrics.json").read_text())
+    del metrics["digit_threshold"]
+    (model_copy / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(ModelFileError, match="no digit_threshold"):
+        Predictor(model_copy / "mnist_cnn.h5", backend="keras", metrics_path=model_copy / "metrics.json")
+
+
 def test_unknown_backend_is_refused():
     with pytest.raises(ModelFileError, match="unknown MODEL_BACKEND"):
         Predictor(backend="onnx")

@@ -44,3 +44,16 @@ def blurred_cosine(a, b):
     """Similarity of two model inputs that forgives a one-pixel shift or resampling, not a different shape."""
     a, b = preprocessing._box3(preprocessing._box3(a[..., 0])), preprocessing._box3(preprocessing._box3(b[..., 0]))
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+
+def drawn_symbol(char="#", side=200):
+    """A symbol that is not a digit, in black on white paper, as a user might upload it."""
+    from pathlib import Path
+
+    import matplotlib
+    from PIL import ImageDraw, ImageFont
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"),
+                              int(side * 0.7))
+    image = Image.new("L", (side, side), 255)
+    ImageDraw.Draw(image).text((side / 2, side / 2), char, fill=0, font=font, anchor="mm")
+    return image
