@@ -6,9 +6,9 @@
 `create_app()` builds the Flask app (tests and WSGI servers import it) with the
 shared predictor loaded once; `main()` runs it behind the production server
 (serving.py: granian worker processes; waitress where granian cannot run)
-unless --debug asks for Flask's development server. Every mistake a client can make is answered with
-JSON {"error": {"code", "message"}} and a 4xx status; only a bug on our side
-is a 500.
+unless --debug asks for Flask's development server. Every mistake a client
+can make is answered with JSON {"error": {"code", "message"}} and a 4xx
+status; only a bug on our side is a 500.
 """
 import argparse
 import io

@@ -58,7 +58,7 @@ def start_server(args, port, health_path="/health", env=None, timeout_s=180, log
 
 
 def stop_server(proc, timeout_s=20):
-    """SIGTERM the server's process group (gunicorn workers included), then SIGKILL."""
+    """SIGTERM the server's process group (its worker processes included), then SIGKILL."""
     if proc.poll() is None:
         try:
             os.killpg(proc.pid, 15)
