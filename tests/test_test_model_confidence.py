@@ -10,7 +10,7 @@ import test_model_confidence as study
 
 SETS = ["MNIST test"] + [f"MNIST {name}" for name in study.VARIANTS] + ["USPS"]
 METRICS = {"images", "accuracy", "mean_confidence", "mean_confidence_correct", "mean_confidence_wrong", "ece",
-           "rejected_no_digit", "preprocess_ms_per_image"}
+           "rejected_no_digit", "called_not_a_digit", "preprocess_ms_per_image"}
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,23 @@ def test_markdown_table_and_figure(report_dir):
         assert f"| {name} | basic |" in table and f"| {name} | enhanced |" in table
     with Image.open(report_dir / "confidence_comparison.png") as figure:
         assert figure.format == "PNG" and figure.width > 600
+
+
+def test_both_error_rates_of_the_digit_verdict_per_set_and_the_roc_curve(report_dir):
+    report = json.loads((report_dir / "confidence_comparison.json").read_text())
+    assert list(report["non_digits"]) == ["non-digits, training family", "non-digits, held-out family"]
+    for name, r in report["non_digits"].items():
+        assert r["images"] == 60 and 0.0 <= r["accepted_as_digit"] <= 1.0
+    for name in SETS:
+        assert 0.0 <= report["results"][name]["enhanced"]["called_not_a_digit"] <= 1.0
+    # Digits are mostly kept and non-digits mostly refused, or the gate is not working at all.
+    assert report["results"]["MNIST test"]["enhanced"]["called_not_a_digit"] <= 0.1
+    assert report["non_digits"]["non-digits, training family"]["accepted_as_digit"] <= 0.3
+    assert report["model"]["digit_threshold"] > 0
+    table = (report_dir / "confidence_comparison.md").read_text()
+    assert "## Is it a digit at all?" in table and "| non-digits, held-out family | 60 |" in table
+    with Image.open(report_dir / "digit_gate_roc.png") as figure:
+        assert figure.format == "PNG"
 
 
 def test_variants_look_like_what_users_send():
