@@ -61,10 +61,13 @@ def test_unrecorded_model_is_refused(model_copy):
         Predictor(model_copy / "mnist_cnn.h5", backend="keras", metrics_path=model_copy / "metrics.json")
 
 
-def test_every_answer_says_whether_it_is_a_digit(predictor, digit_pngs):
-    from helpers.images import drawn_symbol
-    digits = predictor.predict_images([png for png, _ in digit_pngs])
-    assert all(answer["is_digit"] and answer["digit_score"] >= predictor.digit_threshold for answer in digits)
+def test_every_answer_says_whether_it_is_a_digit(predictor, mnist_test):
+    from helpers.images import drawn_symbol, encode
+    # Real digits as users draw them (dark on white): nearly all are digits (the study
+    # measures 0.36 % refused on MNIST test; test digit #8, a scrawled 5, is one of them).
+    digits = predictor.predict_images([encode(255 - x) for x in mnist_test[0][:1000]])
+    assert np.mean([answer["is_digit"] for answer in digits]) >= 0.99
+    assert all(answer["is_digit"] == (answer["digit_score"] >= predictor.digit_threshold) for answer in digits)
     symbols = predictor.predict_images([drawn_symbol(char) for char in "#@&%"])
     for answer in symbols:
         assert answer["is_digit"] is False and 0 <= answer["digit_score"] < predictor.digit_threshold
