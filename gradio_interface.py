@@ -18,7 +18,7 @@ label value out (an optional second argument picks the preprocessing):
     # {'label': '7', 'confidences': [{'label': '7', 'confidence': 0.99}, ...]}
 
 It works offline: no telemetry, version check, share link, web fonts or CDN
-scripts (tests/test_browser.py checks that the page requests nothing beyond
+scripts (tests/test_gradio_interface_browser.py checks that the page requests nothing beyond
 127.0.0.1).
 """
 import argparse
