@@ -243,16 +243,18 @@ def create_blueprint(predictor):
         outputs = requested_outputs(req)
         if name == "input":
             probabilities, scores = predictor.predict_scores(value)
+            is_digit = predictor.is_digit(scores)
         else:
             parameters = req.get("parameters") if isinstance(req.get("parameters"), dict) else {}
             results = predictor.predict_images(value, check_mode(parameters.get("preprocess")))
             probabilities = np.array([result["probabilities"] for result in results], np.float32)
             scores = np.array([result["digit_score"] for result in results], np.float32)
+            is_digit = np.array([result["is_digit"] for result in results])  # the verdict /predict gives
         predictions = probabilities.argmax(axis=1).astype(np.int64)
         observability.note_predictions(predictions.tolist())
         return infer_response(req, predictor.version, {
             "probabilities": probabilities.astype(np.float32), "prediction": predictions,
-            "is_digit": predictor.is_digit(scores), "digit_score": scores.astype(np.float32)}, outputs)
+            "is_digit": is_digit, "digit_score": scores.astype(np.float32)}, outputs)
 
     @v2.errorhandler(DigitError)
     def protocol_error(exc):
