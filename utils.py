@@ -56,7 +56,7 @@ def resolve_model(backend=None, model_path=None, metrics_path=None):
     return backend, model_path, metrics, model_version(model_path, metrics)
 
 
-# --- Backends: each returns fn(float32 (N, 28, 28, 1)) -> probabilities (N, 10) ---
+# --- Backends: each returns fn(float32 (N, 28, 28, 1)) -> the raw output (N, 11) ---
 def _keras_runner(model_path):
     from quiet_tensorflow import import_tensorflow
     tf, keras = import_tensorflow()
@@ -87,7 +87,7 @@ def _litert_runner(model_path):
         # Both exported files take and return float32 (the int8 one quantises inside).
         if (inp["dtype"], out["dtype"], list(inp["shape"][1:]), out["shape"][-1]) != (
                 np.float32, np.float32, shape, config.NUM_OUTPUTS):
-            raise ModelFileError(f"{model_path}: expected float32 (N, 28, 28, 1) -> (N, 10), got "
+            raise ModelFileError(f"{model_path}: expected float32 (N, 28, 28, 1) -> (N, {config.NUM_OUTPUTS}), got "
                                  f"{inp['dtype'].__name__} {inp['shape']} -> {out['dtype'].__name__} {out['shape']}")
         interpreter.resize_tensor_input(inp["index"], [batch_size] + shape)
         interpreter.allocate_tensors()
