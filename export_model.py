@@ -31,14 +31,13 @@ from pathlib import Path
 import numpy as np
 
 import config
-from calibration import apply_temperature
 from errors import ModelFileError
 from load_mnist_local import MnistFileError, load_data
 from non_digits import to_model_inputs, training_non_digits
 from artifacts import file_md5, load_metrics, verify_model_file, write_atomic, write_json_atomic
 from preprocessing import to_model_input
 from quiet_tensorflow import import_tensorflow
-from utils import make_runner
+from utils import make_runner, split_output
 
 REPRESENTATIVE_IMAGES = 1000     # training images that calibrate the int8 activation ranges
 MAX_FLOAT_DIFF = 1e-4            # float .tflite vs Keras, calibrated probabilities
@@ -99,9 +98,9 @@ def main(argv=None):
     def evaluate(backend, path):
         """Through the predictor's own runner: calibrated test-set probabilities, accuracy,
         and the is_digit verdicts on test digits then non-digits."""
-        out = make_runner(backend, path)(x_check)
-        probs = apply_temperature(out[:len(x_test), :config.NUM_CLASSES], temperature)
-        return probs, float((probs.argmax(axis=1) == y_test).mean()), out[:, config.NUM_CLASSES] >= threshold
+        probs, scores = split_output(make_runner(backend, path)(x_check), temperature)
+        probs = probs[:len(x_test)]
+        return probs, float((probs.argmax(axis=1) == y_test).mean()), scores >= threshold
 
     _, keras = import_tensorflow()
     model = keras.models.load_model(keras_path, compile=False)

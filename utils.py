@@ -25,7 +25,7 @@ from calibration import apply_temperature
 from errors import InvalidInput, ModelFileError, batch_item
 from preprocessing import check_mode, preprocess_image
 
-__all__ = ["Predictor", "get_predictor", "make_runner", "resolve_model", "format_prediction"]
+__all__ = ["Predictor", "get_predictor", "make_runner", "resolve_model", "split_output", "format_prediction"]
 
 
 def resolve_model(backend=None, model_path=None, metrics_path=None):
@@ -135,6 +135,11 @@ def make_runner(backend, model_path):
     return _RUNNERS[backend](model_path)
 
 
+def split_output(out, temperature):
+    """The model's raw (N, 11) output -> (calibrated probabilities (N, 10), digit scores (N,))."""
+    return apply_temperature(out[:, :config.NUM_CLASSES], temperature), out[:, config.NUM_CLASSES]
+
+
 # --- Results ----------------------------------------------------------------------
 def format_prediction(probs, digit_score, is_digit, preprocess, model_version):
     """The JSON object every API answers with, for one image. `prediction` and its
@@ -180,7 +185,7 @@ class Predictor:
         if out.shape[1:] != (config.NUM_OUTPUTS,):
             raise ModelFileError(f"{self.model_path}: answers {out.shape[1:]}, expected "
                                  f"({config.NUM_OUTPUTS},): retrain with python train_model.py")
-        return apply_temperature(out[:, :config.NUM_CLASSES], self.temperature), out[:, config.NUM_CLASSES]
+        return split_output(out, self.temperature)
 
     def predict_proba(self, batch):
         """float32 (N, 28, 28, 1) in [0, 1] -> calibrated probabilities (N, 10)."""
