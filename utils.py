@@ -66,7 +66,9 @@ def _keras_runner(model_path):
     except (OSError, ValueError) as exc:   # not HDF5, or not a Keras model
         raise ModelFileError(f"{model_path}: not a Keras model ({exc.__class__.__name__})") from None
     spec = tf.TensorSpec([None, config.IMAGE_SIZE, config.IMAGE_SIZE, 1], tf.float32)
-    call = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    # The concrete function itself: calling a tf.function first matches the arguments
+    # against its traces, on every call, for the one trace this signature allows.
+    call = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     return lambda batch: call(batch).numpy()
 
 
