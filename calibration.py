@@ -14,10 +14,15 @@ def apply_temperature(probs, temperature):
     probs = np.asarray(probs, dtype=np.float64)
     if temperature == 1.0:
         return probs
-    logits = np.log(np.clip(probs, _TINY, 1.0)) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    scaled = np.exp(logits)
-    return scaled / scaled.sum(axis=1, keepdims=True)
+    # The ufuncs themselves, in place: the same arithmetic as np.clip, .max and .sum,
+    # without their Python wrappers or a new array per step (this runs on every request).
+    logits = np.minimum(np.maximum(probs, _TINY), 1.0)
+    np.log(logits, out=logits)
+    logits /= temperature
+    logits -= np.maximum.reduce(logits, axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= np.add.reduce(logits, axis=1, keepdims=True)
+    return logits
 
 
 def negative_log_likelihood(probs, labels):
