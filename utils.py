@@ -147,12 +147,14 @@ def format_prediction(probs, digit_score, is_digit, preprocess, model_version):
     """The JSON object every API answers with, for one image. `prediction` and its
     probabilities are the best guess even when `is_digit` is false."""
     probs = np.asarray(probs, dtype=np.float64)
-    order = np.argsort(-probs)[:config.TOP_K]
+    # Python ints and floats from one tolist() each: the same values as indexing the
+    # arrays item by item, without a numpy scalar made for every number.
+    order, values = np.argsort(-probs)[:config.TOP_K].tolist(), probs.tolist()
     return {
-        "prediction": int(order[0]),
-        "confidence": round(float(probs[order[0]]), 6),
-        "probabilities": [round(float(p), 6) for p in probs],
-        "top_k": [{"digit": int(d), "probability": round(float(probs[d]), 6)} for d in order],
+        "prediction": order[0],
+        "confidence": round(values[order[0]], 6),
+        "probabilities": [round(p, 6) for p in values],
+        "top_k": [{"digit": d, "probability": round(values[d], 6)} for d in order],
         "is_digit": bool(is_digit),
         "digit_score": round(float(digit_score), 6),
         "preprocess": preprocess,
@@ -205,7 +207,7 @@ class Predictor:
         for index, image in enumerate(images):
             with batch_item(index):  # a blank or corrupt image names its place in the list
                 inputs.append(preprocess_image(image, mode=preprocess))
-        probs, scores = self.predict_scores(np.stack(inputs))
+        probs, scores = self.predict_scores(inputs[0][None] if len(inputs) == 1 else np.stack(inputs))
         return [format_prediction(p, score, verdict, preprocess, self.version)
                 for p, score, verdict in zip(probs, scores, self.is_digit(scores))]
 
