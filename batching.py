@@ -27,7 +27,11 @@ class _Request:
         self.inputs = inputs
         self.outputs = self.error = None
         self.done = self.lead = False
-        self.wake = threading.Event()
+        # Held from the start; released to wake the caller (to lead a call, or because
+        # its answer is in). A bare lock: an Event builds a Condition, and its wait
+        # another lock, on every request.
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class Batcher:
@@ -55,8 +59,7 @@ class Batcher:
                 request.lead = False
                 self._run_queued()
             else:
-                request.wake.wait()
-                request.wake.clear()
+                request.wake.acquire()
         if request.error is not None:
             raise request.error
         return request.outputs
@@ -91,9 +94,9 @@ class Batcher:
         with self._lock:
             if self._queue:                 # the next call is run by the first in line
                 self._queue[0].lead = True
-                self._queue[0].wake.set()
+                self._queue[0].wake.release()
             else:
                 self._busy = False
         for request in taken:
             request.done = True
-            request.wake.set()
+            request.wake.release()          # every taken request's lock is held here
