@@ -95,6 +95,7 @@ class WSGIBridge:
         if declared is not None:
             if not declared.isdigit() or int(declared) >= self.read_limit or int(declared) == 0:
                 return b""      # the app refuses it by its Content-Length alone; nothing to read
+            return await protocol()   # at most the declared length, under the limit: one read
         elif scope.method in ("GET", "HEAD", "OPTIONS", "DELETE"):
             return b""
         chunks, size = [], 0
