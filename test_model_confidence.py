@@ -185,21 +185,27 @@ def evaluate(predictor, images, labels, mode):
 
 
 def load_non_digit_sets(limit, seed=NON_DIGIT_SEED):
-    """name -> pictures that are not digits, as users would send them."""
+    """name -> (pictures that are not digits, as users would send them; the kind of each)."""
     n = min(limit or NON_DIGITS, NON_DIGITS)
-    return {f"non-digits, {name} family": make_non_digits(family, n, seed)[0]
+    return {f"non-digits, {name} family": make_non_digits(family, n, seed)
             for family, name in (("training", "training"), ("heldout", "held-out"))}
 
 
-def evaluate_non_digits(predictor, pictures):
-    """How many non-digits the model accepts as digits (enhanced preprocessing, as served);
-    -> (the figures, the digit scores of the pictures the preprocessor kept)."""
+def evaluate_non_digits(predictor, pictures, kinds):
+    """How many non-digits the model accepts as digits (enhanced preprocessing, as served),
+    in all and by kind; -> (the figures, the digit scores of the pictures the preprocessor kept)."""
     batch, kept = to_model_inputs(pictures)
     _, scores = predict_all(predictor, batch)
+    accepted = np.zeros(len(pictures), bool)
+    accepted[kept] = predictor.is_digit(scores)
+    kinds = np.asarray(kinds)
     return {
         "images": len(pictures),
-        "accepted_as_digit": round(float(predictor.is_digit(scores).sum() / max(len(pictures), 1)), 4),
+        "accepted_as_digit": round(float(accepted.mean()) if len(pictures) else 0.0, 4),
         "rejected_no_digit": int((~kept).sum()),
+        "accepted_by_kind": {kind: {"images": int((kinds == kind).sum()),
+                                    "accepted_as_digit": round(float(accepted[kinds == kind].mean()), 4)}
+                             for kind in dict.fromkeys(kinds.tolist())},
     }, scores
 
 
@@ -228,6 +234,16 @@ def gate_table(results, non_digits):
     lines += [f"| {name} | {modes['enhanced']['images']} | {_pct(modes['enhanced']['called_not_a_digit'])} | |"
               for name, modes in results.items()]
     lines += [f"| {name} | {r['images']} | | {_pct(r['accepted_as_digit'])} |" for name, r in non_digits.items()]
+    return "\n".join(lines)
+
+
+def kinds_table(non_digits):
+    """Non-digits accepted as digits, kind by kind, for each family."""
+    lines = ["| family | kind | n | accepted as digits |", "|---|---|---:|---:|"]
+    for name, r in non_digits.items():
+        family = name.removeprefix("non-digits, ")
+        lines += [f"| {family} | {kind} | {k['images']} | {_pct(k['accepted_as_digit'])} |"
+                  for kind, k in sorted(r["accepted_by_kind"].items())]
     return "\n".join(lines)
 
 
@@ -318,11 +334,12 @@ def main(argv=None):
               f"   called not a digit {_pct(e['called_not_a_digit']):>8s}"
               f"   ({e['preprocess_ms_per_image']:.2f} ms/image enhanced)", flush=True)
     non_digits, non_digit_scores = {}, {}
-    for name, pictures in load_non_digit_sets(args.limit).items():
-        non_digits[name], non_digit_scores[name] = evaluate_non_digits(predictor, pictures)
+    for name, (pictures, kinds) in load_non_digit_sets(args.limit).items():
+        non_digits[name], non_digit_scores[name] = evaluate_non_digits(predictor, pictures, kinds)
         print(f"{name:24s} accepted as digits {_pct(non_digits[name]['accepted_as_digit'])}", flush=True)
 
-    table, gate = markdown_table(results), gate_table(results, non_digits)
+    table = markdown_table(results)
+    gate = gate_table(results, non_digits) + "\n\nBy kind:\n\n" + kinds_table(non_digits)
     report = {
         "model": {"file": predictor.model_path.name, "version": predictor.version,
                   "temperature": predictor.temperature, "digit_threshold": predictor.digit_threshold,

@@ -54,6 +54,12 @@ def test_both_error_rates_of_the_digit_verdict_per_set_and_the_roc_curve(report_
     assert list(report["non_digits"]) == ["non-digits, training family", "non-digits, held-out family"]
     for name, r in report["non_digits"].items():
         assert r["images"] == 60 and 0.0 <= r["accepted_as_digit"] <= 1.0
+        by_kind = r["accepted_by_kind"]
+        assert sum(k["images"] for k in by_kind.values()) == 60
+        # The family's rate is the kinds' rates weighted by their counts.
+        assert sum(k["images"] * k["accepted_as_digit"] for k in by_kind.values()) / 60 == \
+            pytest.approx(r["accepted_as_digit"], abs=1e-3)
+    assert {"glyph", "heart", "spiral"} <= set(report["non_digits"]["non-digits, held-out family"]["accepted_by_kind"])
     for name in SETS:
         assert 0.0 <= report["results"][name]["enhanced"]["called_not_a_digit"] <= 1.0
     # Digits are mostly kept and non-digits mostly refused, or the gate is not working at all.
@@ -62,6 +68,7 @@ def test_both_error_rates_of_the_digit_verdict_per_set_and_the_roc_curve(report_
     assert report["model"]["digit_threshold"] > 0
     table = (report_dir / "confidence_comparison.md").read_text()
     assert "## Is it a digit at all?" in table and "| non-digits, held-out family | 60 |" in table
+    assert "| held-out family | heart |" in table
     with Image.open(report_dir / "digit_gate_roc.png") as figure:
         assert figure.format == "PNG"
 
