@@ -3,16 +3,17 @@
 The digit gate (digit_gate.py) learns "digit or not" from these, and the
 confidence study measures how often it is fooled. Everything is drawn here,
 offline and deterministically from a seed: glyphs from the fonts matplotlib
-ships (a pinned dependency, so the same files everywhere), pen strokes,
+and Gradio ship (pinned dependencies, so the same files everywhere), pen strokes,
 shapes and textures. Each picture is what a user would upload: dark ink on
 white or grey paper (sometimes light ink on a dark screen), any canvas size,
 sometimes noisy or JPEG-compressed. `to_model_inputs` then sends them through
 the project's own `preprocess_image(..., "enhanced")`, exactly as serving does.
 
 Two families, made differently on purpose:
-  training  DejaVu fonts; random-walk Bezier scribbles, looping coils; squares, discs, marked
-            circles, triangles, crosses, lines; smooth-noise blobs. Used to train the
-            gate and (with other seeds) to pick its threshold.
+  training  DejaVu fonts and Gradio's KaTeX Script, Caligraphic and Fraktur; random-walk
+            Bezier scribbles, looping coils; squares, discs, marked circles, triangles,
+            crosses, lines; closed outlines with corners and dents; smooth-noise blobs.
+            Used to train the gate and (with other seeds) to pick its threshold.
   heldout   STIX and Computer Modern fonts (plus Greek letters); spirals,
             zig-zags, hatching, sine scrawls; stars, smileys, arrows,
             polygons, hearts. Only ever used to report how well the gate
@@ -24,6 +25,7 @@ line). Calling those "not a digit" would teach the gate to refuse real 0s,
 1s, 2s, 5s, 6s, 8s and 9s.
 """
 import functools
+import importlib.util
 import io
 from pathlib import Path
 
@@ -53,6 +55,13 @@ DIGIT_LIKE = set("OoDQUIlij|!/\\()[]ZzSs$bGBgqa.,:;'\"`-_~")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 TRAINING_CHARS = "".join(c for c in LETTERS + "#@%&?*+<>=^{}" if c not in DIGIT_LIKE)
 HELDOUT_CHARS = "".join(c for c in LETTERS + "#@%&?" if c not in DIGIT_LIKE)
+# More training letters, in other hands: the KaTeX fonts Gradio (a pinned dependency) ships
+# for its math rendering. Only those with no Computer Modern counterpart: KaTeX's Main,
+# Math, SansSerif and Typewriter are Computer Modern, which the held-out family uses.
+# Script and Caligraphic have capitals only.
+KATEX_CHARS = {"Script-Regular": LETTERS[:26], "Caligraphic-Regular": LETTERS[:26],
+               "Caligraphic-Bold": LETTERS[:26], "Fraktur-Regular": LETTERS + "&?",
+               "Fraktur-Bold": LETTERS + "&?"}
 GREEK = "πλΣΩΔψμ"            # held-out only, in the STIX fonts (ξ and ζ are left out: a 3 and a 5)
 MIN_SIDE, MAX_SIDE = 40, 160    # canvas sizes, in pixels (bigger ones only cost time: preprocessing shrinks them)
 
@@ -116,8 +125,19 @@ def _polyline(draw, points, width, closed=False):
 
 # --- Glyphs (both families, different fonts) --------------------------------------------
 @functools.lru_cache(maxsize=None)
-def _font(name, size):
-    return ImageFont.truetype(str(FONT_DIR / name), size=size)
+def _font(path, size):
+    return ImageFont.truetype(str(FONT_DIR / path), size=size)   # FONT_DIR / an absolute path = that path
+
+
+@functools.lru_cache(maxsize=None)
+def katex_font(name):
+    """The path of one of Gradio's KaTeX fonts (its file name carries a build hash)."""
+    spec = importlib.util.find_spec("gradio")
+    assets = Path(spec.submodule_search_locations[0]) / "templates/node/build/client/_app/immutable/assets"
+    found = sorted(assets.glob(f"KaTeX_{name}.*.ttf"))
+    if not found:
+        raise FileNotFoundError(f"Gradio's KaTeX font {name} is not in {assets}: install requirements.txt")
+    return str(found[0])
 
 
 def draw_glyph(rng, fonts, chars):
@@ -133,6 +153,10 @@ def draw_glyph(rng, fonts, chars):
 
 
 def _training_glyph(rng):
+    if rng.random() < 0.3:
+        name = list(KATEX_CHARS)[rng.integers(len(KATEX_CHARS))]
+        chars = "".join(c for c in KATEX_CHARS[name] if c not in DIGIT_LIKE)
+        return draw_glyph(rng, (katex_font(name),), chars)
     return draw_glyph(rng, TRAINING_FONTS, TRAINING_CHARS)
 
 
@@ -222,6 +246,29 @@ def _marked_circle(draw, rng, lo, hi, width):
         for t in ((a,) if mark == 2 else (a, a + np.pi / 2)):
             d = r * np.array([np.cos(t), np.sin(t)])
             draw.line([tuple(c - d), tuple(c + d)], fill=255, width=width)
+
+
+def _contour(rng):
+    """A closed outline that is not an oval: corners, dents and bulges at random angles
+    (a blot's edge, a leaf, a badge, a cut-out), outlined or filled, turned any way.
+    An oval is a 0, so the radius varies by at least a third around the shape."""
+    image, draw, side = _canvas(rng)
+    k = int(rng.integers(3, 10))
+    t = (np.arange(k) + rng.uniform(0.1, 0.9, k)) * 2 * np.pi / k     # spread around: no slivers (1s)
+    r = rng.uniform(0.35, 1.0, k)
+    r[rng.integers(k)], r[np.argmin(r)] = 1.0, min(r.min(), rng.uniform(0.35, 0.66))
+    corners = np.stack([np.cos(t), np.sin(t) * rng.uniform(0.6, 1.0)], 1) * r[:, None] * side * 0.42 + side / 2
+    edges = []
+    for p0, p1 in zip(corners, np.roll(corners, -1, axis=0)):
+        bulge = rng.uniform(-0.5, 0.5) if rng.random() < 0.6 else 0.0       # curved or straight
+        normal = np.array([p1[1] - p0[1], p0[0] - p1[0]])
+        edges.append(_bezier(p0, (p0 + p1) / 2 + bulge * normal, p1))
+    outline = np.concatenate(edges)
+    if rng.random() < 0.4:
+        draw.polygon([tuple(p) for p in outline], fill=255)
+    else:
+        _polyline(draw, outline, _pen(rng, side), closed=True)
+    return _finish(image.rotate(rng.uniform(0, 360), resample=Image.BILINEAR), rng)
 
 
 def _texture(rng):
@@ -343,7 +390,7 @@ def _heart(rng):
 
 FAMILIES = {
     "training": {"glyph": _training_glyph, "scribble": _scribble, "coil": _coil,
-                 "shape": _basic_shape, "texture": _texture},
+                 "shape": _basic_shape, "contour": _contour, "texture": _texture},
     "heldout": {"glyph": _heldout_glyph, "spiral": _spiral, "zigzag": _zigzag, "hatching": _hatching,
                 "sine scrawl": _sine_scrawl, "star": _star, "smiley": _smiley, "arrow": _arrow,
                 "polygon": _polygon, "heart": _heart},

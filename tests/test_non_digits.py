@@ -54,6 +54,14 @@ def test_every_font_has_every_character_it_is_asked_for(fonts, chars):
         assert all(font.get_char_index(ord(c)) for c in chars), name
 
 
+def test_every_katex_font_is_found_and_has_its_characters():
+    for name, chars in nd.KATEX_CHARS.items():
+        font = ft2font.FT2Font(nd.katex_font(name))
+        assert all(font.get_char_index(ord(c)) for c in chars), name
+    with pytest.raises(FileNotFoundError, match="requirements.txt"):
+        nd.katex_font("NoSuchFont-Regular")
+
+
 @pytest.mark.parametrize("family", list(nd.FAMILIES))
 def test_every_kind_draws_visible_ink_in_range(family):
     for kind, draw in nd.FAMILIES[family].items():
