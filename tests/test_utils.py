@@ -87,6 +87,27 @@ def test_unknown_backend_is_refused():
         Predictor(backend="onnx")
 
 
+# --- Keras -------------------------------------------------------------------------------
+def test_the_keras_runner_answers_as_the_keras_model_itself(mnist_test):
+    """The served graph (weights as constants, batch norms folded into the convolutions)
+    against the model's own call: float noise only, the same digit and the same verdict,
+    and every row of a batch of any size equals the row in one batch of all."""
+    from quiet_tensorflow import import_tensorflow
+    from utils import make_runner
+    _, keras = import_tensorflow()
+    x = to_model_input(mnist_test[0][:1000])
+    expected = keras.models.load_model(config.KERAS_MODEL_PATH, compile=False)(x, training=False).numpy()
+    run = make_runner("keras", config.KERAS_MODEL_PATH)
+    threshold = load_metrics()["digit_threshold"]
+    whole = run(x)
+    np.testing.assert_allclose(whole, expected, atol=1e-5)
+    assert (whole[:, :10].argmax(axis=1) == expected[:, :10].argmax(axis=1)).all()
+    assert ((whole[:, 10] >= threshold) == (expected[:, 10] >= threshold)).all()
+    for size in (1, 2, 3, 8, 32):
+        parts = np.concatenate([run(x[start:start + size]) for start in range(0, 96, size)])
+        np.testing.assert_allclose(parts, whole[:len(parts)], atol=1e-6)
+
+
 # --- LiteRT ------------------------------------------------------------------------------
 def test_export_loads_and_answers_calibrated_probabilities(litert, mnist_test):
     name, predictor = litert
