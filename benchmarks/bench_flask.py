@@ -4,11 +4,12 @@
     python benchmarks/bench_flask.py --backends litert --seconds 3 --no-robustness
 
 Speed. For each backend it starts `flask_deploy.py` exactly as users do (the
-production server and worker settings from config.py), then two references:
+production server and worker settings from config.py), then three references:
 the ceiling (the same server and request parsing, with a route that only decodes
-the PNG and answers JSON: what any model path could at best reach) and the naive
-baseline (Flask's development server calling `model.predict` per request). For
-each, with one MNIST digit uploaded as a multipart PNG:
+the PNG and answers JSON: what any model path could at best reach), the same
+ceiling app on granian's own WSGI interface without wsgi_bridge.py (what the
+bridge costs), and the naive baseline (Flask's development server calling
+`model.predict` per request). For each, with one MNIST digit uploaded as a multipart PNG:
   - latency p50/p99 at concurrency 1 (one connection, requests back to back),
   - requests/s, p50 and p99 at concurrency 16, and the server's CPU time per request,
 and batch throughput (images/s) for JSON batches of MAX_BATCH_SIZE base64 PNGs.
@@ -173,6 +174,19 @@ def ceiling_app():
 def serve_ceiling(port):
     import serving
     serving.serve(ceiling_app, "127.0.0.1", port)
+
+
+def serve_bare_ceiling(port):
+    """The ceiling's app under granian's own WSGI interface, without wsgi_bridge.py:
+    what the bridge (reading each body on the event loop first) costs. Not what
+    flask_deploy.py runs: here a client that stalls mid-body holds a Python thread."""
+    from granian.server import Server
+    Server("bench_flask:ceiling_app", address="127.0.0.1", port=port, interface="wsgi", factory=True,
+           workers=config.WSGI_WORKERS, blocking_threads=config.WSGI_THREADS,
+           working_dir=SELF.parent, log_enabled=False).serve()
+
+
+REFERENCES = {"baseline": serve_baseline, "ceiling": serve_ceiling, "bare-ceiling": serve_bare_ceiling}
 
 
 # --- Speed: one server, three measurements --------------------------------------------------
@@ -407,11 +421,11 @@ def main():
     parser.add_argument("--no-robustness", action="store_true", help="speed only")
     parser.add_argument("--load", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--out", type=Path, default=SELF.parent / "results" / "flask.json")
-    parser.add_argument("--serve", choices=["baseline", "ceiling"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=list(REFERENCES), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)  # the references'
     args = parser.parse_args()
     if args.serve:
-        return (serve_baseline if args.serve == "baseline" else serve_ceiling)(args.port)
+        return REFERENCES[args.serve](args.port)
 
     backends = args.backends.split(",") if args.backends else available_backends()
     unknown = set(backends) - set(BACKENDS)
@@ -434,6 +448,8 @@ def main():
                                 BACKENDS[backend][1], bodies, load, seconds, workdir))
         rows.append(measure(f"ceiling: same server, decode the PNG only, {server}", [SELF, "--serve", "ceiling"],
                             {}, bodies, load, seconds, workdir))
+        rows.append(measure(f"bare ceiling: the same app on granian's own WSGI, no bridge, {server}",
+                            [SELF, "--serve", "bare-ceiling"], {}, bodies, load, seconds, workdir))
         if not args.no_baseline:
             rows.append(measure("naive baseline (Flask dev server, model.predict)",
                                 [SELF, "--serve", "baseline"], {}, bodies, load, seconds, workdir))
