@@ -9,15 +9,19 @@ white or grey paper (sometimes light ink on a dark screen), any canvas size,
 sometimes noisy or JPEG-compressed. `to_model_inputs` then sends them through
 the project's own `preprocess_image(..., "enhanced")`, exactly as serving does.
 
-Two families, made differently on purpose:
-  training  DejaVu fonts and Gradio's KaTeX Script, Caligraphic and Fraktur; random-walk
-            Bezier scribbles, looping coils; squares, discs, marked circles, triangles,
-            crosses, lines; closed outlines with corners and dents; smooth-noise blobs.
-            Used to train the gate and (with other seeds) to pick its threshold.
-  heldout   STIX and Computer Modern fonts (plus Greek letters); spirals,
-            zig-zags, hatching, sine scrawls; stars, smileys, arrows,
-            polygons, hearts. Only ever used to report how well the gate
-            generalises to non-digits it never saw the like of.
+Families, made differently on purpose:
+  training     DejaVu fonts and Gradio's KaTeX Script, Caligraphic and Fraktur; random-walk
+               Bezier scribbles, looping coils; squares, discs, marked circles, triangles,
+               crosses, lines; closed outlines with corners and dents; smooth-noise blobs.
+               Used to train the gate and (with other seeds) to pick its threshold.
+               Beside it the gate also learns from letters (and digits) in 30 handwriting
+               fonts (TRAINING_HANDWRITING, drawn by gate_data.py).
+  heldout      STIX and Computer Modern fonts (plus Greek letters); spirals,
+               zig-zags, hatching, sine scrawls; stars, smileys, arrows,
+               polygons, hearts. Only ever used to report how well the gate
+               generalises to non-digits it never saw the like of.
+  handwriting  letters in 10 other handwriting fonts (HELDOUT_HANDWRITING): what a
+               letter drawn by hand looks like, in hands the gate never saw. Reports only.
 
 Left out of both: glyphs and shapes that a person could honestly have meant
 as a digit (DIGIT_LIKE below, an outlined circle or ellipse, a near-vertical
@@ -33,6 +37,7 @@ import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+import config
 from errors import NoDigitFound
 from preprocessing import preprocess_image
 
@@ -62,6 +67,11 @@ HELDOUT_CHARS = "".join(c for c in LETTERS + "#@%&?" if c not in DIGIT_LIKE)
 KATEX_CHARS = {"Script-Regular": LETTERS[:26], "Caligraphic-Regular": LETTERS[:26],
                "Caligraphic-Bold": LETTERS[:26], "Fraktur-Regular": LETTERS + "&?",
                "Fraktur-Bold": LETTERS + "&?"}
+# Handwriting fonts (data/fonts/handwriting, README there): ten only measure the gate, the rest train it.
+HELDOUT_HANDWRITING = tuple(str(config.HANDWRITING_FONT_DIR / f"{name}.woff") for name in (
+    "bad-script", "coming-soon", "dawning-of-a-new-day", "handlee", "just-another-hand", "mali",
+    "patrick-hand", "schoolbell", "sue-ellen-francisco", "zeyada"))
+TRAINING_HANDWRITING = tuple(sorted(set(map(str, config.HANDWRITING_FONT_DIR.glob("*.woff"))) - set(HELDOUT_HANDWRITING)))
 GREEK = "πλΣΩΔψμ"            # held-out only, in the STIX fonts (ξ and ζ are left out: a 3 and a 5)
 MIN_SIDE, MAX_SIDE = 40, 160    # canvas sizes, in pixels (bigger ones only cost time: preprocessing shrinks them)
 
@@ -158,6 +168,19 @@ def _training_glyph(rng):
         chars = "".join(c for c in KATEX_CHARS[name] if c not in DIGIT_LIKE)
         return draw_glyph(rng, (katex_font(name),), chars)
     return draw_glyph(rng, TRAINING_FONTS, TRAINING_CHARS)
+
+
+def glyph_pictures(n, seed, stream, fonts, chars):
+    """n of `chars` in `fonts`, as users' pictures; picture i depends only on (seed, stream, i)."""
+    pictures = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, stream, i])
+        pictures.append(on_paper(draw_glyph(rng, fonts, chars), rng))
+    return pictures
+
+
+def _handwritten_letter(rng):
+    return draw_glyph(rng, HELDOUT_HANDWRITING, HELDOUT_CHARS)
 
 
 def _heldout_glyph(rng):
@@ -394,9 +417,10 @@ FAMILIES = {
     "heldout": {"glyph": _heldout_glyph, "spiral": _spiral, "zigzag": _zigzag, "hatching": _hatching,
                 "sine scrawl": _sine_scrawl, "star": _star, "smiley": _smiley, "arrow": _arrow,
                 "polygon": _polygon, "heart": _heart},
+    "handwriting": {"glyph": _handwritten_letter},
 }
 # Glyphs are the most varied kind (and what users most often send instead of a digit).
-_GLYPH_SHARE = {"training": 0.5, "heldout": 0.4}
+_GLYPH_SHARE = {"training": 0.5, "heldout": 0.4, "handwriting": 1.0}
 
 
 # --- Public API --------------------------------------------------------------------------
@@ -408,7 +432,7 @@ def make_non_digits(family, n, seed):
     makers = FAMILIES[family]
     kinds = list(makers)
     share = _GLYPH_SHARE[family]
-    weights = np.array([share] + [(1 - share) / (len(kinds) - 1)] * (len(kinds) - 1))
+    weights = np.array([share] + [(1 - share) / max(len(kinds) - 1, 1)] * (len(kinds) - 1))
     family_id = list(FAMILIES).index(family)
     pictures, chosen = [], []
     for i in range(n):

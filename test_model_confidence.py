@@ -8,8 +8,9 @@ mass), through the shared calibrated predictor on:
   (b) MNIST test digits changed the way real inputs differ (see VARIANTS);
   (c) USPS, scanned ZIP-code digits from another source entirely (data/usps/);
   (d) pictures that are not digits (non_digits.py): the training family drawn
-      with another seed, and the held-out family, drawn differently from
-      anything the digit gate was trained on (other fonts, strokes, shapes).
+      with another seed, the held-out family, drawn differently from anything
+      the digit gate was trained on (other fonts, strokes, shapes), and letters
+      in handwriting fonts the gate never saw.
 
 For each set and mode it reports accuracy, mean confidence on correct and on
 wrong answers, expected calibration error (ECE) and how many digits the model
@@ -187,8 +188,9 @@ def evaluate(predictor, images, labels, mode):
 def load_non_digit_sets(limit, seed=NON_DIGIT_SEED):
     """name -> (pictures that are not digits, as users would send them; the kind of each)."""
     n = min(limit or NON_DIGITS, NON_DIGITS)
-    return {f"non-digits, {name} family": make_non_digits(family, n, seed)
-            for family, name in (("training", "training"), ("heldout", "held-out"))}
+    return {f"non-digits, {name}": make_non_digits(family, n, seed)
+            for family, name in (("training", "training family"), ("heldout", "held-out family"),
+                                 ("handwriting", "held-out handwriting"))}
 
 
 def evaluate_non_digits(predictor, pictures, kinds):
@@ -256,7 +258,7 @@ def plot_roc(digit_scores, non_digit_scores, threshold, path):
 
     thresholds = np.unique(np.concatenate([digit_scores, *non_digit_scores.values(), [threshold]]))
     fig, ax = plt.subplots(figsize=(6, 5))
-    for (name, scores), colour in zip(non_digit_scores.items(), ("#1f77b4", "#d62728")):
+    for (name, scores), colour in zip(non_digit_scores.items(), ("#1f77b4", "#d62728", "#2ca02c")):
         accepted = [(scores >= t).mean() for t in thresholds]
         kept = [(digit_scores >= t).mean() for t in thresholds]
         ax.plot(accepted, kept, color=colour, label=name)
@@ -356,7 +358,8 @@ def main(argv=None):
               f"{'' if args.limit is None else f' --limit {args.limit}'}`.\n\n")
     gate_header = ("\n\n## Is it a digit at all?\n\nWith the default (enhanced) preprocessing. "
                    "The held-out non-digits are drawn differently from anything the digit gate "
-                   "was trained on (other fonts, strokes and shapes).\n\n")
+                   "was trained on (other fonts, strokes and shapes); the held-out handwriting is "
+                   "letters in handwriting fonts the gate never saw.\n\n")
     write_atomic(out / "confidence_comparison.md",
                  lambda tmp: Path(tmp).write_text(header + table + gate_header + gate + "\n"))
     plot(results, out / "confidence_comparison.png")

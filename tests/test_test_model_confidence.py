@@ -51,7 +51,8 @@ def test_markdown_table_and_figure(report_dir):
 
 def test_both_error_rates_of_the_digit_verdict_per_set_and_the_roc_curve(report_dir):
     report = json.loads((report_dir / "confidence_comparison.json").read_text())
-    assert list(report["non_digits"]) == ["non-digits, training family", "non-digits, held-out family"]
+    assert list(report["non_digits"]) == ["non-digits, training family", "non-digits, held-out family",
+                                          "non-digits, held-out handwriting"]
     for name, r in report["non_digits"].items():
         assert r["images"] == 60 and 0.0 <= r["accepted_as_digit"] <= 1.0
         by_kind = r["accepted_by_kind"]
@@ -68,7 +69,7 @@ def test_both_error_rates_of_the_digit_verdict_per_set_and_the_roc_curve(report_
     assert report["model"]["digit_threshold"] > 0
     table = (report_dir / "confidence_comparison.md").read_text()
     assert "## Is it a digit at all?" in table and "| non-digits, held-out family | 60 |" in table
-    assert "| held-out family | heart |" in table
+    assert "| held-out family | heart |" in table and "| held-out handwriting | glyph |" in table
     with Image.open(report_dir / "digit_gate_roc.png") as figure:
         assert figure.format == "PNG"
 
