@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent
 DATA_DIR = ROOT / "data"
 MNIST_DIR = Path(_env("MNIST_DIR", DATA_DIR / "mnist"))
 USPS_PATH = DATA_DIR / "usps" / "data.npz"
-# Handwriting fonts (npm Fontsource packages, OFL/Apache; provenance in its README.md): the digit
-# gate's handwritten letters and digits (non_digits.py).
+# Handwriting fonts (npm Fontsource packages, OFL/Apache; provenance in its README.md): letters
+# written by hand, a non-digit family the confidence study measures (non_digits.py).
 HANDWRITING_FONT_DIR = DATA_DIR / "fonts" / "handwriting"
 MODELS_DIR = ROOT / "models"
 REPORTS_DIR = ROOT / "reports"

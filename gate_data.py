@@ -5,12 +5,9 @@ Digits come from MNIST's training images only (the first 55,000 fit, the last
   - as they are, with the small rotations, shifts and zooms the trunk trains on;
   - drawn again as users send them (any canvas size, thicker or thinner pen,
     grey or dark paper, noise, JPEG: non_digits.on_paper), then preprocessed;
-  - typed in the training fonts, so the gate cannot call "printed" a non-digit;
-  - written in the training handwriting fonts.
-Non-digits are non_digits.py's training family, and letters and symbols in the
-training handwriting fonts (a letter drawn by hand is the non-digit users send
-most). Everything that a user would send goes through preprocess_image, exactly
-as in serving.
+  - typed in the training fonts, so the gate cannot call "printed" a non-digit.
+Non-digits are non_digits.py's training family. Everything that a user would
+send goes through preprocess_image, exactly as in serving.
 """
 import numpy as np
 from PIL import Image, ImageFilter
@@ -19,20 +16,16 @@ import config
 import non_digits as nd
 
 # How many of each, per split. Sized so that building and training the gate
-# takes a couple of minutes on 2 CPU cores. The threshold is picked on the
-# validation digits as before: handwriting-font digits are not among them.
-FIT_SIZES = {"mnist": 20000, "user_digits": 6000, "font_digits": 1000, "hand_digits": 1500,
-             "non_digits": 12000, "hand_letters": 6000}
-VAL_SIZES = {"mnist": 5000, "user_digits": 2000, "font_digits": 300, "hand_digits": 0,
-             "non_digits": 3000, "hand_letters": 1000}
-_MIN_SIZES = {"mnist": 100, "user_digits": 40, "font_digits": 10, "hand_digits": 10,
-              "non_digits": 60, "hand_letters": 30}
-_STREAMS = {"user_digits": 1, "font_digits": 2, "non_digits": 3, "mnist": 4, "hand_digits": 5, "hand_letters": 6}
+# takes a couple of minutes on 2 CPU cores.
+FIT_SIZES = {"mnist": 20000, "user_digits": 6000, "font_digits": 1000, "non_digits": 12000}
+VAL_SIZES = {"mnist": 5000, "user_digits": 2000, "font_digits": 300, "non_digits": 3000}
+_MIN_SIZES = {"mnist": 100, "user_digits": 40, "font_digits": 10, "non_digits": 60}
+_STREAMS = {"user_digits": 1, "font_digits": 2, "non_digits": 3, "mnist": 4}
 
 
 def scaled_sizes(sizes, share):
-    """`sizes` cut to a share (a --limit smoke run), never below a few dozen of each (none stays none)."""
-    return {k: max(_MIN_SIZES[k], int(v * share)) if share < 1 and v else v for k, v in sizes.items()}
+    """`sizes` cut to a share (a --limit smoke run), never below a few dozen of each."""
+    return {k: max(_MIN_SIZES[k], int(v * share)) if share < 1 else v for k, v in sizes.items()}
 
 
 def augment_digit(digit, rng):
@@ -77,13 +70,11 @@ def user_style_digits(digits, seed):
 
 def font_digits(n, seed):
     """n digits typed in the training fonts, as users' pictures."""
-    return nd.glyph_pictures(n, seed, _STREAMS["font_digits"], nd.TRAINING_FONTS, "0123456789")
-
-
-def handwritten(n, seed, kind):
-    """n digits ("hand_digits") or letters and symbols ("hand_letters") in the training handwriting fonts."""
-    chars = "0123456789" if kind == "hand_digits" else nd.TRAINING_CHARS
-    return nd.glyph_pictures(n, seed, _STREAMS[kind], nd.TRAINING_HANDWRITING, chars)
+    pictures = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, _STREAMS["font_digits"], i])
+        pictures.append(nd.on_paper(nd.draw_glyph(rng, nd.TRAINING_FONTS, "0123456789"), rng))
+    return pictures
 
 
 def _mnist_inputs(digits, seed, augment):
@@ -106,9 +97,7 @@ def gate_examples(mnist_digits, sizes, seed, augment):
         (_mnist_inputs(pick(sizes["mnist"]), seed, augment), 1),
         (nd.to_model_inputs(user_style_digits(pick(sizes["user_digits"]), seed))[0], 1),
         (nd.to_model_inputs(font_digits(sizes["font_digits"], seed))[0], 1),
-        (nd.to_model_inputs(handwritten(sizes["hand_digits"], seed, "hand_digits"))[0], 1),
         (nd.to_model_inputs(nd.training_non_digits(sizes["non_digits"], seed))[0], 0),
-        (nd.to_model_inputs(handwritten(sizes["hand_letters"], seed, "hand_letters"))[0], 0),
     ]
     x = np.concatenate([inputs for inputs, _ in parts])
     y = np.concatenate([np.full(len(inputs), label, np.uint8) for inputs, label in parts])

@@ -14,16 +14,14 @@ Families, made differently on purpose:
                Bezier scribbles, looping coils; squares, discs, marked circles, triangles,
                crosses, lines; closed outlines with corners and dents; smooth-noise blobs.
                Used to train the gate and (with other seeds) to pick its threshold.
-               Beside it the gate also learns from letters (and digits) in 30 handwriting
-               fonts (TRAINING_HANDWRITING, drawn by gate_data.py).
   heldout      STIX and Computer Modern fonts (plus Greek letters); spirals,
                zig-zags, hatching, sine scrawls; stars, smileys, arrows,
                polygons, hearts. Only ever used to report how well the gate
                generalises to non-digits it never saw the like of.
-  handwriting  letters in 10 other handwriting fonts (HELDOUT_HANDWRITING): what a
-               letter drawn by hand looks like, in hands the gate never saw. Reports only.
+  handwriting  letters and # @ % & ? in 40 handwriting fonts (data/fonts/handwriting):
+               what a letter written by hand looks like. Reports only, like heldout.
 
-Left out of both: glyphs and shapes that a person could honestly have meant
+Left out of all: glyphs and shapes that a person could honestly have meant
 as a digit (DIGIT_LIKE below, an outlined circle or ellipse, a near-vertical
 line). Calling those "not a digit" would teach the gate to refuse real 0s,
 1s, 2s, 5s, 6s, 8s and 9s.
@@ -67,11 +65,8 @@ HELDOUT_CHARS = "".join(c for c in LETTERS + "#@%&?" if c not in DIGIT_LIKE)
 KATEX_CHARS = {"Script-Regular": LETTERS[:26], "Caligraphic-Regular": LETTERS[:26],
                "Caligraphic-Bold": LETTERS[:26], "Fraktur-Regular": LETTERS + "&?",
                "Fraktur-Bold": LETTERS + "&?"}
-# Handwriting fonts (data/fonts/handwriting, README there): ten only measure the gate, the rest train it.
-HELDOUT_HANDWRITING = tuple(str(config.HANDWRITING_FONT_DIR / f"{name}.woff") for name in (
-    "bad-script", "coming-soon", "dawning-of-a-new-day", "handlee", "just-another-hand", "mali",
-    "patrick-hand", "schoolbell", "sue-ellen-francisco", "zeyada"))
-TRAINING_HANDWRITING = tuple(sorted(set(map(str, config.HANDWRITING_FONT_DIR.glob("*.woff"))) - set(HELDOUT_HANDWRITING)))
+# Handwriting fonts (data/fonts/handwriting, provenance and licences there); Pillow reads WOFF.
+HANDWRITING_FONTS = tuple(sorted(map(str, config.HANDWRITING_FONT_DIR.glob("*.woff"))))
 GREEK = "πλΣΩΔψμ"            # held-out only, in the STIX fonts (ξ and ζ are left out: a 3 and a 5)
 MIN_SIDE, MAX_SIDE = 40, 160    # canvas sizes, in pixels (bigger ones only cost time: preprocessing shrinks them)
 
@@ -170,17 +165,8 @@ def _training_glyph(rng):
     return draw_glyph(rng, TRAINING_FONTS, TRAINING_CHARS)
 
 
-def glyph_pictures(n, seed, stream, fonts, chars):
-    """n of `chars` in `fonts`, as users' pictures; picture i depends only on (seed, stream, i)."""
-    pictures = []
-    for i in range(n):
-        rng = np.random.default_rng([seed, stream, i])
-        pictures.append(on_paper(draw_glyph(rng, fonts, chars), rng))
-    return pictures
-
-
 def _handwritten_letter(rng):
-    return draw_glyph(rng, HELDOUT_HANDWRITING, HELDOUT_CHARS)
+    return draw_glyph(rng, HANDWRITING_FONTS, HELDOUT_CHARS)
 
 
 def _heldout_glyph(rng):

@@ -68,7 +68,7 @@ def test_unknown_gate_kind_is_refused():
 def test_add_digit_gate_end_to_end_is_deterministic(trunk, images):
     digits = np.random.default_rng(2).integers(0, 256, (150, 28, 28)).astype(np.uint8)
     digits[:, :6] = digits[:, -6:] = 0          # MNIST-like black margins
-    sizes = {"mnist": 100, "user_digits": 30, "font_digits": 10, "hand_digits": 10, "non_digits": 60, "hand_letters": 20}
+    sizes = {"mnist": 100, "user_digits": 30, "font_digits": 10, "non_digits": 60}
     runs = [dg.add_digit_gate(trunk, digits[:100], digits[100:], seed=5, fit_sizes=sizes, val_sizes=sizes)
             for _ in range(2)]
     (model, threshold, report), (model2, threshold2, _) = runs
