@@ -93,7 +93,7 @@ LITERT_BATCH_CHUNK = _env("LITERT_BATCH_CHUNK", 32, int)
 TOP_K = 3
 # Concurrent requests in one process share a model call (batching.py), up to this many images.
 BATCH_MAX_IMAGES = _env("BATCH_MAX_IMAGES", 32, int)
-# The REST API's production server (flask_deploy.py, serving.py): `granian` (POSIX:
+# The REST API's production server (flask_deploy.py, mnist_digits/serving/server.py): `granian` (POSIX:
 # worker processes, each loads the model once) or `waitress` (threads in one process, any OS).
 WSGI_SERVER = _env("WSGI_SERVER", "granian").lower()
 WSGI_WORKERS = _env("WSGI_WORKERS", 2, int)       # granian worker processes, each loads the model once

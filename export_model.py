@@ -31,13 +31,14 @@ from pathlib import Path
 import numpy as np
 
 import config
-from errors import ModelFileError
+from mnist_digits.errors import ModelFileError
 from load_mnist_local import MnistFileError, load_data
-from non_digits import to_model_inputs, training_non_digits
-from artifacts import file_md5, load_metrics, verify_model_file, write_atomic, write_json_atomic
-from preprocessing import to_model_input
-from quiet_tensorflow import import_tensorflow
-from utils import make_runner, split_output
+from mnist_digits.gate.non_digits import to_model_inputs, training_non_digits
+from mnist_digits.artifacts import file_md5, load_metrics, verify_model_file, write_atomic, write_json_atomic
+from mnist_digits.imaging.preprocessing import to_model_input
+from mnist_digits.model.quiet_tensorflow import import_tensorflow
+from mnist_digits.model.predictor import split_output
+from mnist_digits.model.runners import make_runner
 
 REPRESENTATIVE_IMAGES = 1000     # training images that calibrate the int8 activation ranges
 MAX_FLOAT_DIFF = 1e-4            # float .tflite vs Keras, calibrated probabilities

@@ -5,7 +5,7 @@
 
 `create_app()` builds the Flask app (tests and WSGI servers import it) with the
 shared predictor loaded once; `main()` runs it behind the production server
-(serving.py: granian worker processes; waitress where granian cannot run)
+(mnist_digits/serving/server.py: granian worker processes; waitress where granian cannot run)
 unless --debug asks for Flask's development server. Every mistake a client
 can make is answered with JSON {"error": {"code", "message"}} and a 4xx
 status; only a bug on our side is a 500.
@@ -21,17 +21,17 @@ import sys
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-import access
-import api_docs
+from mnist_digits.serving import access
+from mnist_digits.serving import api_docs
 import config
-import kserve_v2
-import observability
-import probes
-import serving
-from errors import DigitError, InvalidInput, ModelFileError, PayloadTooLarge, UnsupportedMediaType
-from openapi_spec import build_spec
-from payloads import parse_json_payload
-from quick_multipart import split_form
+from mnist_digits.serving import kserve_v2
+from mnist_digits.serving import observability
+from mnist_digits.serving import probes
+from mnist_digits.serving import server
+from mnist_digits.errors import DigitError, InvalidInput, ModelFileError, PayloadTooLarge, UnsupportedMediaType
+from mnist_digits.serving.openapi_spec import build_spec
+from mnist_digits.imaging.payloads import parse_json_payload
+from mnist_digits.serving.multipart import split_form
 from utils import get_predictor, resolve_model
 
 ACCEPTED_TYPES = "multipart/form-data (file in field \"image\"), image/* or application/json"
@@ -199,7 +199,7 @@ def main(argv=None):
             # No reloader: it would run this script again in a child and load the model twice.
             create_app().run(host=args.host, port=args.port, debug=True, use_reloader=False)
         elif config.WSGI_SERVER == "granian":
-            serving.serve(create_app, args.host, args.port)
+            server.serve(create_app, args.host, args.port)
         else:
             serve_waitress(args.host, args.port, config.WSGI_THREADS)
     except OSError as exc:  # port taken, address not available

@@ -34,8 +34,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import config  # noqa: E402
-from errors import DigitError, ModelFileError  # noqa: E402
-from preprocessing import PREPROCESS_MODES, preprocess_image  # noqa: E402
+from mnist_digits.errors import DigitError, ModelFileError  # noqa: E402
+from mnist_digits.imaging.preprocessing import PREPROCESS_MODES, preprocess_image  # noqa: E402
 from utils import get_predictor  # noqa: E402
 
 # Preprocessing scales the digit to 20x20, so only the stroke width relative to

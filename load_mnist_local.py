@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import config
-from artifacts import write_atomic
+from mnist_digits.artifacts import write_atomic
 
 # IDX magic numbers: 0x0000 0x08 (unsigned byte) then the number of dimensions.
 _IDX_MAGIC = {1: 0x00000801, 3: 0x00000803}

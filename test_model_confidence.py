@@ -31,12 +31,12 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 import config
-from calibration import expected_calibration_error
-from errors import DigitError, ModelFileError
+from mnist_digits.model.calibration import expected_calibration_error
+from mnist_digits.errors import DigitError, ModelFileError
 from load_mnist_local import MnistFileError, load_data
-from non_digits import make_non_digits, to_model_inputs
-from preprocessing import PREPROCESS_MODES, preprocess_image
-from artifacts import write_atomic, write_json_atomic
+from mnist_digits.gate.non_digits import make_non_digits, to_model_inputs
+from mnist_digits.imaging.preprocessing import PREPROCESS_MODES, preprocess_image
+from mnist_digits.artifacts import write_atomic, write_json_atomic
 from utils import Predictor
 
 BATCH = 1000

@@ -32,13 +32,13 @@ from pathlib import Path
 import numpy as np
 
 import config
-from artifacts import file_md5, write_atomic, write_json_atomic
-from calibration import apply_temperature, expected_calibration_error, fit_temperature
-from digit_gate import add_digit_gate
-from gate_data import FIT_SIZES, VAL_SIZES, scaled_sizes
+from mnist_digits.artifacts import file_md5, write_atomic, write_json_atomic
+from mnist_digits.model.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from mnist_digits.gate.digit_gate import add_digit_gate
+from mnist_digits.gate.gate_data import FIT_SIZES, VAL_SIZES, scaled_sizes
 from load_mnist_local import MnistFileError, load_data
-from preprocessing import to_model_input
-from quiet_tensorflow import import_tensorflow
+from mnist_digits.imaging.preprocessing import to_model_input
+from mnist_digits.model.quiet_tensorflow import import_tensorflow
 
 
 def parse_args(argv=None):

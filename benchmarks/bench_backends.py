@@ -54,7 +54,7 @@ def child(backend, model_path, inputs, seconds):
     result = {"first_prediction_at": time.time(), "rss_first_mb": peak_rss_mb()}
     if seconds > 0:
         import numpy as np
-        from preprocessing import to_model_input
+        from mnist_digits.imaging.preprocessing import to_model_input
         x = to_model_input(np.load(Path(inputs) / "digits.npy"))
 
         latencies, deadline = [], time.perf_counter() + seconds
@@ -136,7 +136,7 @@ def main():
     import numpy as np
     from PIL import Image
     from load_mnist_local import load_data
-    from artifacts import write_json_atomic
+    from mnist_digits.artifacts import write_json_atomic
 
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as inputs:

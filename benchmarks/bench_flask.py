@@ -41,9 +41,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import config  # noqa: E402
-from load_probes import (KeepAliveLoad, closed_by_server, descendants, multipart_png, stall,  # noqa: E402
+from tests.helpers.load_probes import (KeepAliveLoad, closed_by_server, descendants, multipart_png, stall,  # noqa: E402
                          timed_request, tree_rss_bytes)
-from local_server import free_port, start_server, stop_server  # noqa: E402
+from tests.helpers.local_server import free_port, start_server, stop_server  # noqa: E402
 
 DEPLOY = Path(__file__).resolve().parents[1] / "flask_deploy.py"
 SELF = Path(__file__).resolve()
@@ -127,8 +127,8 @@ def serve_baseline(port):
     import numpy as np
     import keras
     from flask import Flask, request
-    from payloads import parse_json_payload
-    from preprocessing import preprocess_image
+    from mnist_digits.imaging.payloads import parse_json_payload
+    from mnist_digits.imaging.preprocessing import preprocess_image
 
     model = keras.models.load_model(config.KERAS_MODEL_PATH, compile=False)
     app = Flask(__name__)
@@ -153,7 +153,7 @@ def ceiling_app():
     """The production app's request handling with no model and no preprocessing: the
     body read and parsed as /predict reads it, each image decoded, a small JSON answer."""
     from flask import Flask
-    from decoding import to_grayscale
+    from mnist_digits.imaging.decoding import to_grayscale
     from flask_deploy import read_predict_request
 
     app = Flask(__name__)
@@ -172,7 +172,7 @@ def ceiling_app():
 
 
 def serve_ceiling(port):
-    import serving
+    from mnist_digits.serving import server as serving
     serving.serve(ceiling_app, "127.0.0.1", port)
 
 
@@ -236,7 +236,7 @@ def measure(name, args, env, bodies, load, seconds, workdir):
 
 def preprocessing_ms(png, repeats=300):
     """Median time of preprocess_image alone on the benchmark PNG (in this process)."""
-    from preprocessing import preprocess_image
+    from mnist_digits.imaging.preprocessing import preprocess_image
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -252,7 +252,7 @@ BACKENDS = {name: (path, {"MODEL_BACKEND": backend, "MODEL_PATH": str(path)})
 
 def available_backends():
     """The backends whose model file is there with a checksum in metrics.json (else the server refuses)."""
-    from artifacts import load_metrics
+    from mnist_digits.artifacts import load_metrics
     recorded = load_metrics().get("artifacts", {})
     return [name for name, (path, _) in BACKENDS.items() if path.is_file() and path.name in recorded]
 
@@ -471,7 +471,7 @@ def main():
         print()
         print(robust_table)
 
-    from artifacts import write_json_atomic
+    from mnist_digits.artifacts import write_json_atomic
     write_json_atomic(args.out, {"table_markdown": table, "robustness_markdown": robust_table, "note": note,
                                  "load_generator": tool, "seconds": seconds, "preprocess_ms": prep_ms,
                                  "results": rows, "robustness": robust,

@@ -3,15 +3,14 @@
     python cerebrium_deploy/build.py            # into cerebrium_deploy/ (then: cd cerebrium_deploy && cerebrium deploy)
     python cerebrium_deploy/build.py --out DIR  # a complete app folder elsewhere (main.py and cerebrium.toml too)
 
-main.py imports the shared top-level modules (config, payloads, utils, ...).
-Instead of keeping a second copy of them here, this script copies the ones
-main.py needs (found by following its imports) next to it, and the model files
-under models/, so the folder holds the same layout as the repo root. config.py
-computes every path from its own location, so the copied config finds the
-copied model without any change. All outputs are ignored by git.
+main.py imports what the scripts share: config.py, utils.py and the package
+mnist_digits/. This script copies those (the package as a whole folder) and
+the model files under models/ next to main.py, so the folder holds the same
+layout as the repo root. config.py computes every path from its own location,
+so the copied config finds the copied model without any change. All outputs
+are ignored by git.
 """
 import argparse
-import ast
 import shutil
 import sys
 from pathlib import Path
@@ -25,26 +24,16 @@ sys.path.insert(0, str(REPO))
 import config  # noqa: E402  (the repo's config: it names the model files)
 
 APP_FILES = ("main.py", "cerebrium.toml")   # hand-written, kept in this folder
+SHARED_MODULES = ("config.py", "utils.py")
+PACKAGE = "mnist_digits"
 
 
-def shared_modules(entry=HERE / "main.py"):
-    """The repo's top-level modules `entry` imports, directly or through each other."""
-    found, todo = [], [Path(entry)]
-    while todo:
-        tree = ast.parse(todo.pop().read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                source = REPO / f"{name.split('.')[0]}.py"
-                if source.is_file() and source not in found:
-                    found.append(source)
-                    todo.append(source)
-    return sorted(found)
+def shared_sources():
+    """(source, path inside the app folder) for the shared code: the two root modules
+    and every Python file of the package, found by walking its folder."""
+    package = sorted(path for path in (REPO / PACKAGE).rglob("*.py") if "__pycache__" not in path.parts)
+    return [(REPO / name, name) for name in SHARED_MODULES] + [
+        (path, path.relative_to(REPO).as_posix()) for path in package]
 
 
 def model_files():
@@ -56,14 +45,13 @@ def model_files():
 
 def bundle_files():
     """(source, path inside the app folder) for everything build() copies from the repo."""
-    modules = [(path, path.name) for path in shared_modules()]
     models = [(path, path.relative_to(config.ROOT).as_posix()) for path in model_files()]
-    return modules + models
+    return shared_sources() + models
 
 
 def build(out=HERE):
-    from errors import ModelFileError
-    from artifacts import load_metrics, verify_model_file  # checks the models before anything is copied
+    from mnist_digits.errors import ModelFileError
+    from mnist_digits.artifacts import load_metrics, verify_model_file  # checks the models before anything is copied
 
     metrics = load_metrics(config.METRICS_PATH)
     for path in model_files()[1:]:
@@ -76,6 +64,7 @@ def build(out=HERE):
     out.mkdir(parents=True, exist_ok=True)
     # The int8 file is optional: drop a copy an earlier build left if it is gone now.
     (out / config.TFLITE_INT8_MODEL_PATH.relative_to(config.ROOT)).unlink(missing_ok=True)
+    shutil.rmtree(out / PACKAGE, ignore_errors=True)   # a module deleted from the repo leaves with it
     copied = []
     if out != HERE:
         copied += [(HERE / name, name) for name in APP_FILES]
@@ -91,7 +80,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=HERE, help="app folder to fill (default: %(default)s)")
     args = parser.parse_args(argv)
-    from errors import ModelFileError
+    from mnist_digits.errors import ModelFileError
     try:
         names = build(args.out)
     except (ModelFileError, OSError) as exc:

@@ -17,8 +17,8 @@ import os
 # Modules, not functions: Cerebrium serves every public function of this file
 # as an endpoint, so only predict() may be one.
 try:
-    import errors
-    import payloads
+    from mnist_digits import errors
+    from mnist_digits.imaging import payloads
     import utils
 except ModuleNotFoundError as exc:
     if os.path.exists(os.path.join(os.path.dirname(__file__), "utils.py")):

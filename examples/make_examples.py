@@ -5,7 +5,7 @@
 Four MNIST test digits drawn the way users draw (dark ink on white, enlarged
 4x), and one photo-like picture: grey pencil on uneven, noisy paper, off
 centre, which only the "enhanced" preprocessing reads well. Every file is
-named after its digit (`<kind>_<digit>.png`); tests/test_gradio.py checks the
+named after its digit (`<kind>_<digit>.png`); tests/test_gradio_interface.py checks the
 model agrees. Deterministic: rerunning writes the same files.
 """
 import sys

@@ -74,7 +74,7 @@ def flask_client(flask_app):
 def app_url():
     """The Gradio page running in this process on a free local port."""
     import gradio_interface
-    from local_server import free_port
+    from helpers.local_server import free_port
     demo = gradio_interface.build_demo()
     url = gradio_interface.launch(demo, host="127.0.0.1", port=free_port(),
                                   prevent_thread_lock=True, quiet=True)

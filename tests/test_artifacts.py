@@ -2,8 +2,8 @@
 model_version for every file exported from the same .h5."""
 import pytest
 
-from artifacts import file_md5, load_metrics, model_version, write_atomic, write_json_atomic
-from errors import ModelFileError
+from mnist_digits.artifacts import file_md5, load_metrics, model_version, write_atomic, write_json_atomic
+from mnist_digits.errors import ModelFileError
 
 
 def test_interrupted_write_keeps_the_old_file(tmp_path):

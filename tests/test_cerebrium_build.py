@@ -12,7 +12,7 @@ from packaging.requirements import Requirement
 
 import config
 from helpers.cerebrium import DEPLOY, HAND_WRITTEN, load_build
-from local_server import ROOT
+from helpers.local_server import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +122,9 @@ def test_toml_uploads_exactly_the_app_build_py_assembles(toml, cerebrium_bundle)
 def test_build_copies_the_single_sources_that_git_ignores():
     build = load_build()
     names = {name for _, name in build.bundle_files()}
-    assert {"config.py", "errors.py", "payloads.py", "preprocessing.py", "utils.py", "calibration.py",
-            "models/mnist_cnn.tflite", "models/mnist_cnn.h5", "models/metrics.json"} <= names
+    package = {path.relative_to(ROOT).as_posix() for path in (ROOT / "mnist_digits").rglob("*.py")}
+    assert {"config.py", "utils.py", "models/mnist_cnn.tflite", "models/mnist_cnn.h5", "models/metrics.json"} <= names
+    assert package <= names, "the whole package travels as a folder"
     assert not names & HAND_WRITTEN
     for source, name in build.bundle_files():
         assert source == ROOT / name, "every copied file comes from the same place in the repo"

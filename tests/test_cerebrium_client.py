@@ -14,7 +14,7 @@ import requests
 
 from helpers.cerebrium import DEPLOY, b64, clean_env
 from helpers.scripts import HERE
-from local_server import ROOT, free_port
+from helpers.local_server import ROOT, free_port
 
 BROKEN_APP = HERE / "broken_cerebrium_app" / "main.py"
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 import config
-from artifacts import load_metrics
+from mnist_digits.artifacts import load_metrics
 from helpers import EXPORTS
-from local_server import ROOT
-from preprocessing import to_model_input
+from helpers.local_server import ROOT
+from mnist_digits.imaging.preprocessing import to_model_input
 from utils import Predictor
 
 
@@ -60,7 +60,7 @@ def test_float_export_matches_keras(predictor, litert_predictor, mnist_test):
 
 def test_every_export_gives_the_keras_digit_verdict(predictor, mnist_test):
     """is_digit agrees between Keras and both LiteRT files on digits and on non-digits."""
-    from non_digits import make_non_digits, to_model_inputs
+    from mnist_digits.gate.non_digits import make_non_digits, to_model_inputs
     non_digits = np.concatenate([to_model_inputs(make_non_digits(family, 300, 5)[0])[0]
                                  for family in ("training", "heldout")])
     x = np.concatenate([to_model_input(mnist_test[0][:600]), non_digits])

@@ -16,14 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import config
-from artifacts import load_metrics
+from mnist_digits.artifacts import load_metrics
 from flask_deploy import create_app
 from helpers import EXPORTS
 from helpers.cli import BAD_MODEL_SETUPS, assert_refused_before_serving, bad_model_setups, run_script
 from helpers.http_cases import MULTIPART, bad_requests, multipart
 from helpers.images import encode
 from helpers.scripts import run_helper_json
-from local_server import ROOT, free_port, start_server, stop_server
+from helpers.local_server import ROOT, free_port, start_server, stop_server
 
 FIELDS = {"prediction", "confidence", "probabilities", "top_k", "is_digit", "digit_score", "preprocess",
           "model_version"}

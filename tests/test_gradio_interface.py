@@ -18,8 +18,8 @@ from PIL import Image
 import config
 import gradio_interface
 from helpers.cli import BAD_MODEL_SETUPS, assert_refused_before_serving, bad_model_setups, run_script
-from local_server import ROOT, free_port
-from preprocessing import preprocess_image
+from helpers.local_server import ROOT, free_port
+from mnist_digits.imaging.preprocessing import preprocess_image
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ import socket
 
 import pytest
 
-from local_server import free_port, start_server
+from helpers.local_server import free_port, start_server
 
 
 def test_free_port_can_be_bound():

@@ -7,8 +7,8 @@ import pytest
 
 import config
 import train_model
-from artifacts import file_md5, load_metrics
-from preprocessing import to_model_input
+from mnist_digits.artifacts import file_md5, load_metrics
+from mnist_digits.imaging.preprocessing import to_model_input
 from utils import Predictor
 
 

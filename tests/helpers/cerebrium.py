@@ -3,7 +3,7 @@ import base64
 import importlib.util
 import os
 
-from local_server import ROOT
+from helpers.local_server import ROOT
 
 DEPLOY = ROOT / "cerebrium_deploy"
 HAND_WRITTEN = {"main.py", "build.py", "test_server.py", "local_runtime.py", "cerebrium.toml"}

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import config
-from local_server import ROOT
+from helpers.local_server import ROOT
 
 # What would mean the server got as far as serving (Flask, Gradio, Gradio's own banner).
 SERVING = ("Serving on", "Drawing page on", "Running on")

@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 from PIL import Image
 
-import preprocessing
+from mnist_digits.imaging import preprocessing
 
 
 def encode(image, fmt="PNG", **options):

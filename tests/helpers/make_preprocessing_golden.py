@@ -6,7 +6,7 @@ It records, for the first GOLDEN_COUNT images of every set of the confidence
 study (MNIST test, its transformed variants, USPS; test_model_confidence.load_sets)
 and both modes, the 28x28 output (float16: within 1/8 of a grey level) or the
 error code it raised. It was run at commit eafa3c8, before preprocessing was
-made faster; tests/test_preprocessing.py checks that today's implementation
+made faster; tests/imaging/test_preprocessing.py checks that today's implementation
 still gives the same pictures within 1/255 per pixel. Rerun it only when a
 change of the output is intended.
 """
@@ -17,8 +17,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from errors import DigitError  # noqa: E402
-from preprocessing import PREPROCESS_MODES, preprocess_image  # noqa: E402
+from mnist_digits.errors import DigitError  # noqa: E402
+from mnist_digits.imaging.preprocessing import PREPROCESS_MODES, preprocess_image  # noqa: E402
 from test_model_confidence import load_sets  # noqa: E402
 
 GOLDEN_PATH = ROOT / "tests" / "data" / "preprocessing_golden.npz"

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from local_server import ROOT
+from helpers.local_server import ROOT
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,0 +1,7 @@
+"""What the scripts at the repo root share, in folders by job:
+
+    imaging/   pictures in: decoding any image, preprocessing it to MNIST's 28x28, request payloads
+    model/     the model: runners per backend, the shared predictor, calibration, batching
+    gate/      the digit gate ("is this a digit at all?") and the examples it learns from
+    serving/   the REST API's stack: server, WSGI bridge, probes, metrics and logs, keys, docs, V2
+"""

@@ -1,0 +1,1 @@
+"""Pictures in: decoding any image, preprocessing it to MNIST's 28x28, request payloads."""

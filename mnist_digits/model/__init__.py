@@ -1,0 +1,1 @@
+"""The model: runners per backend, the shared predictor, calibration, batching."""

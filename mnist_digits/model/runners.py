@@ -1,0 +1,105 @@
+"""The model runners: one function per backend that runs the model file on a batch.
+
+`make_runner(backend, path)` -> fn(float32 (N, 28, 28, 1) in [0, 1]) -> the raw
+output (N, 11). `keras` runs the .h5 with TensorFlow (CPU or GPU); `litert` runs
+a .tflite file with LiteRT's own interpreter (no TensorFlow).
+"""
+import threading
+from pathlib import Path
+
+import numpy as np
+
+import config
+from mnist_digits.errors import ModelFileError
+
+
+def _keras_runner(model_path):
+    from mnist_digits.model.quiet_tensorflow import import_tensorflow
+    tf, keras = import_tensorflow()
+
+    try:
+        model = keras.models.load_model(model_path, compile=False)
+    except (OSError, ValueError) as exc:   # not HDF5, or not a Keras model
+        raise ModelFileError(f"{model_path}: not a Keras model ({exc.__class__.__name__})") from None
+    spec = tf.TensorSpec([None, config.IMAGE_SIZE, config.IMAGE_SIZE, 1], tf.float32)
+    # Traced with the weights as constants, not variables: TensorFlow's graph optimiser
+    # then folds each batch normalisation into its convolution, and a call reads no variables.
+    weights = [v.numpy() for v in model.trainable_variables], [v.numpy() for v in model.non_trainable_variables]
+    traced = tf.function(lambda x: model.stateless_call(*weights, x, training=False)[0])
+    # The trace's graph, called with the input tensor alone: calling the tf.function, or
+    # its concrete function, binds and flattens the arguments in Python on every call.
+    call = traced.get_concrete_function(spec).inference_fn
+    # On the CPU, the single-threaded executor runs the kernels in order instead of
+    # scheduling each one on TensorFlow's thread pool (it is CPU-only; "" is the default).
+    executor = "" if tf.config.list_logical_devices("GPU") else "SINGLE_THREADED_EXECUTOR"
+
+    def run(batch):
+        with tf.experimental.function_executor_type(executor):
+            return call.call_flat(tf.constant(batch, tf.float32))[0].numpy()
+
+    return run
+
+
+def _litert_runner(model_path):
+    # LiteRT's own interpreter, not tf.lite's: it imports no TensorFlow, so a litert
+    # deployment starts in a fraction of a second with a fraction of the memory.
+    from ai_edge_litert.interpreter import Interpreter
+
+    content = Path(model_path).read_bytes()
+    shape = [config.IMAGE_SIZE, config.IMAGE_SIZE, 1]
+
+    def interpreter_for(batch_size, threads):
+        try:
+            interpreter = Interpreter(model_content=content, num_threads=threads)
+        except ValueError as exc:
+            raise ModelFileError(f"{model_path}: not a LiteRT model ({exc})") from None
+        (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+        # Both exported files take and return float32 (the int8 one quantises inside).
+        if (inp["dtype"], out["dtype"], list(inp["shape"][1:]), out["shape"][-1]) != (
+                np.float32, np.float32, shape, config.NUM_OUTPUTS):
+            raise ModelFileError(f"{model_path}: expected float32 (N, 28, 28, 1) -> (N, {config.NUM_OUTPUTS}), got "
+                                 f"{inp['dtype'].__name__} {inp['shape']} -> {out['dtype'].__name__} {out['shape']}")
+        interpreter.resize_tensor_input(inp["index"], [batch_size] + shape)
+        interpreter.allocate_tensors()
+        return interpreter, inp["index"], out["index"]
+
+    # One image per request is the common case: it gets its own interpreter, sized
+    # once and single-threaded (a second thread costs more than it saves on one
+    # image). Batches share a second one, fed in chunks of LITERT_BATCH_CHUNK and
+    # resized only when the chunk size changes (a few microseconds).
+    single = interpreter_for(1, 1)
+    many, many_in, many_out = interpreter_for(1, config.LITERT_THREADS)
+    many_size = 1
+    lock = threading.Lock()  # an interpreter must not run two calls at once (threaded servers)
+
+    def invoke(interpreter, inp, out, batch):
+        interpreter.set_tensor(inp, batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(out)
+
+    def run(batch):
+        nonlocal many_size
+        with lock:
+            if len(batch) == 1:
+                return invoke(*single, batch)
+            outputs = [np.empty((0, config.NUM_OUTPUTS), np.float32)]
+            for start in range(0, len(batch), config.LITERT_BATCH_CHUNK):
+                chunk = batch[start:start + config.LITERT_BATCH_CHUNK]
+                if len(chunk) != many_size:
+                    many.resize_tensor_input(many_in, [len(chunk)] + shape)
+                    many.allocate_tensors()
+                    many_size = len(chunk)
+                outputs.append(invoke(many, many_in, many_out, chunk))
+            return np.concatenate(outputs)
+
+    return run
+
+
+_RUNNERS = {"keras": _keras_runner, "litert": _litert_runner}
+
+
+def make_runner(backend, model_path):
+    """fn(float32 (N, 28, 28, 1) in [0, 1]) -> the model's raw output (N, 11): the 10
+    digit probabilities, then the digit score (train_model.py, digit_gate.py), for
+    `backend` ("keras" or "litert") serving the file at `model_path`."""
+    return _RUNNERS[backend](model_path)
