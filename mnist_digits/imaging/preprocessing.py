@@ -132,6 +132,15 @@ def _block_means(v, n, factor):
     return v[:n * factor].reshape(n, factor).mean(axis=1)
 
 
+def _determined(terms, basis, keep):
+    """The quadratic's terms only where the kept pixels pin them down: along an axis
+    with fewer than three distinct positions (a sliver a few pixels wide) a quadratic
+    bends freely between them and invents ink, so a plane is fitted instead."""
+    if terms > 3 and min(np.unique(basis[keep, 1]).size, np.unique(basis[keep, 2]).size) < 3:
+        return 3
+    return terms
+
+
 def _fit_background(gray, ys, xs):
     """Coefficients of a quadratic surface through the paper, ink rejected as outliers.
     A quadratic follows the smooth fall-off of light across a photographed page."""
@@ -153,6 +162,7 @@ def _fit_background(gray, ys, xs):
     # The first fit is a plane: the darkest third can sit all on one side of the
     # page, and a quadratic through one side extrapolates wildly to the other.
     for terms in (3, 6, 6):
+        terms = _determined(terms, basis, keep)
         kept = basis[keep, :terms]   # least squares via the normal equations (a tiny ridge keeps them solvable)
         coef = np.zeros(6)
         coef[:terms] = np.linalg.solve(kept.T @ kept + 1e-3 * np.eye(terms), kept.T @ values[keep])
