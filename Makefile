@@ -1,6 +1,6 @@
 # Everything a user or CI runs, from a fresh clone. Each target installs what it
 # needs first (a .venv beside this file) and skips what is already up to date.
-#   make serve     REST API on http://127.0.0.1:5000 (make test: the whole suite)
+#   make serve     REST API on http://127.0.0.1:5000 (make check: the fast lane; make test: the whole suite)
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +12,7 @@ DEV := $(VENV)/.dev-installed
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve gradio train export confidence bench cerebrium-build test chromium wrk clean
+.PHONY: help setup serve gradio train export confidence bench cerebrium-build check test chromium wrk clean
 
 help:  ## list the targets
 	@echo "make <target>:"
@@ -54,6 +54,9 @@ bench: $(DEV) wrk  ## speed benchmarks (benchmarks/README.md)
 
 cerebrium-build: $(RUNTIME)  ## assemble cerebrium_deploy/ for `cerebrium deploy`
 	$(PY) cerebrium_deploy/build.py
+
+check: $(DEV)  ## the fast lane (under a minute): no training, no browser, no server or script processes
+	$(PY) -m pytest -m "not slow and not browser and not process"
 
 test: $(DEV) chromium  ## the whole test suite (installs the dev requirements and Chromium)
 	$(PY) -m pytest

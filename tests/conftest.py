@@ -12,6 +12,17 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+# `make check` is the fast lane: it leaves out every test marked `process` (one that starts
+# another process: a server, a script, a worker). Tests get the mark from these fixtures,
+# which start one, or from their module's `pytestmark`, or one by one.
+PROCESS_FIXTURES = {"server", "url", "app_url", "triton", "endpoint", "broken_base", "port"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if PROCESS_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.process)
+
 @pytest.fixture(scope="session")
 def mnist_test():
     """(x_test uint8 (10000, 28, 28), y_test) from the committed IDX files."""

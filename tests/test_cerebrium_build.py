@@ -119,6 +119,7 @@ def test_toml_uploads_exactly_the_app_build_py_assembles(toml, cerebrium_bundle)
         assert not uploaded(dev_only)
 
 
+@pytest.mark.process
 def test_build_copies_the_single_sources_that_git_ignores():
     build = load_build()
     names = {name for _, name in build.bundle_files()}

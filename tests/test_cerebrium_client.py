@@ -87,6 +87,7 @@ def test_runtime_wants_the_bearer_token_and_wraps_answers_in_the_envelope(endpoi
     assert response.json()["result"]["error"]["code"] == "invalid_input"
 
 
+@pytest.mark.process
 def test_client_prints_the_digit_and_its_confidence(endpoint, token, digit_pngs, tmp_path):
     png, label = digit_pngs[0]
     (tmp_path / "digit.png").write_bytes(png)
@@ -95,6 +96,7 @@ def test_client_prints_the_digit_and_its_confidence(endpoint, token, digit_pngs,
     assert re.search(rf"^digit {label} \(confidence [01]\.\d+\)$", proc.stdout, re.MULTILINE), proc.stdout
 
 
+@pytest.mark.process
 def test_client_run_tests_passes_against_the_deployed_app(endpoint, token):
     proc = client("--run-tests", "--endpoint", endpoint, "--max-latency-ms", 60000, CEREBRIUM_API_KEY=token)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -103,12 +105,14 @@ def test_client_run_tests_passes_against_the_deployed_app(endpoint, token):
     assert "FAIL" not in proc.stdout
 
 
+@pytest.mark.process
 def test_client_run_tests_fails_a_latency_bound_nothing_meets(endpoint, token):
     proc = client("--run-tests", "--endpoint", endpoint, "--max-latency-ms", 0, CEREBRIUM_API_KEY=token)
     assert proc.returncode == 1
     assert re.search(r"^FAIL  latency:", proc.stdout, re.MULTILINE), proc.stdout
 
 
+@pytest.mark.process
 def test_client_run_tests_fails_an_app_that_answers_wrongly(broken_base, token):
     proc = client("--run-tests", "--endpoint", f"{broken_base}/predict", "--max-latency-ms", 60000,
                   CEREBRIUM_API_KEY=token)
@@ -117,6 +121,7 @@ def test_client_run_tests_fails_an_app_that_answers_wrongly(broken_base, token):
         assert re.search(rf"^FAIL  {check}:", proc.stdout, re.MULTILINE), proc.stdout
 
 
+@pytest.mark.process
 def test_client_run_tests_fails_clearly_when_nothing_answers(token):
     port = free_port()
     proc = client("--run-tests", "--endpoint", f"http://127.0.0.1:{port}/v4/p/a/predict", CEREBRIUM_API_KEY=token)
@@ -124,6 +129,7 @@ def test_client_run_tests_fails_clearly_when_nothing_answers(token):
     assert "cannot connect" in proc.stdout and "PASS" not in proc.stdout
 
 
+@pytest.mark.process
 def test_client_errors_are_one_clear_line(endpoint, broken_base, token, digit_pngs, tmp_path):
     image = tmp_path / "digit.png"
     image.write_bytes(digit_pngs[0][0])
@@ -147,6 +153,7 @@ def test_client_errors_are_one_clear_line(endpoint, broken_base, token, digit_pn
             assert len(errors) == 1 and message in errors[0], (args, proc.stderr)
 
 
+@pytest.mark.process
 def test_client_needs_an_endpoint():
     proc = client("digit.png")
     assert proc.returncode == 2 and "CEREBRIUM_ENDPOINT" in proc.stderr

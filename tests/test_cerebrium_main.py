@@ -17,6 +17,7 @@ def call_main(app, calls, missing, cwd):
                            cwd=cwd, env=clean_env(), replace_env=True)
 
 
+@pytest.mark.process
 def test_main_predicts_like_the_shared_predictor_without_tensorflow(cerebrium_bundle, digit_pngs,
                                                                      litert_predictor, mnist_test):
     pngs = [png for png, _ in digit_pngs]
@@ -40,6 +41,7 @@ def test_main_predicts_like_the_shared_predictor_without_tensorflow(cerebrium_bu
     assert from_pixels == {"predictions": litert_predictor.predict_images([mnist_test[0][0]])}
 
 
+@pytest.mark.process
 def test_main_answers_bad_input_with_an_error_and_a_status_code(cerebrium_bundle):
     blank = b64(encode([[255] * 28] * 28))
     cases = [
@@ -71,6 +73,7 @@ def test_main_answers_bad_input_with_an_error_and_a_status_code(cerebrium_bundle
         assert answer["error"].get("index") == batch_errors.get(i)
 
 
+@pytest.mark.process
 def test_main_serves_keras_where_tensorflow_is_installed_instead(cerebrium_bundle, tmp_path, digit_pngs, predictor):
     """The GPU variant installs TensorFlow, not LiteRT: main.py must pick the keras backend.
     Run from another directory, so the model is found relative to main.py, not the CWD."""

@@ -21,6 +21,7 @@ def test_exports_were_made_from_the_committed_keras_model():
         "the .tflite files are stale: run python export_model.py")
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_export_script_writes_checked_files_beside_the_model(tmp_path, mnist_test):
     for path in (config.KERAS_MODEL_PATH, config.METRICS_PATH):

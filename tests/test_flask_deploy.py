@@ -149,6 +149,7 @@ def test_health_names_the_backend_and_the_version_of_the_trained_model(predictor
 
 
 # The backend chosen by environment only, through the Flask app factory and its test client.
+@pytest.mark.process
 @pytest.mark.parametrize("name", sorted(EXPORTS))
 def test_flask_app_serves_the_backend_the_environment_picks(name, predictor, digit_pngs, tmp_path):
     png, label = digit_pngs[0]
@@ -392,6 +393,7 @@ def readme_curl_examples():
             if line.startswith("curl ") and "127.0.0.1:5000" in line]
 
 
+@pytest.mark.process
 def test_readme_curl_examples_work_as_pasted(url):
     """Each README curl line, run with bash from the repo root against the real server (its
     port swapped in), answers JSON without an error, and every /predict answer says 7 (they
@@ -431,6 +433,7 @@ def run_cli(*args, env=None, timeout=60):
     return run_script("flask_deploy.py", *args, env=env, timeout=timeout)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("args", [["--port", "abc"], ["--port", "0"], ["--port", "70000"], ["--bogus"]])
 def test_cli_rejects_bad_arguments(args):
     result = run_cli(*args)
@@ -438,12 +441,14 @@ def test_cli_rejects_bad_arguments(args):
     assert "usage:" in result.stderr
 
 
+@pytest.mark.process
 def test_cli_reports_a_missing_model(tmp_path):
     result = run_cli("--port", str(free_port()), env={"MODEL_PATH": str(tmp_path / "missing.h5")})
     assert result.returncode == 1
     assert "missing.h5" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.process
 def test_cli_reports_a_port_in_use(server):
     port = server[0].rsplit(":", 1)[1]
     result = run_cli("--port", port)
@@ -451,6 +456,7 @@ def test_cli_reports_a_port_in_use(server):
     assert "cannot serve" in result.stderr
 
 
+@pytest.mark.process
 def test_waitress_from_env_host_and_port(digit_pngs):
     """The fallback server, configured only through the environment (HOST, PORT)."""
     port = free_port()
@@ -468,6 +474,7 @@ def test_waitress_from_env_host_and_port(digit_pngs):
         stop_server(proc)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("setup", BAD_MODEL_SETUPS)
 def test_a_bad_model_setup_is_one_line_before_serving(setup, tmp_path):
     env, expected = bad_model_setups(tmp_path)[setup]

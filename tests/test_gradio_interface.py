@@ -151,6 +151,7 @@ def test_page_says_plainly_when_it_is_not_a_digit_and_still_shows_the_guess():
     assert len(answer) == 10 and seen.size == (280, 280)   # the best guess and the 28x28 view stay
 
 
+@pytest.mark.process
 def test_script_serves_on_the_port_from_the_environment():
     """`python gradio_interface.py` with GRADIO_SERVER_PORT prints and serves that local URL."""
     port = free_port()
@@ -176,12 +177,14 @@ def test_script_serves_on_the_port_from_the_environment():
     assert "share=True" not in "".join(output) and "public link" not in "".join(output), "".join(output)
 
 
+@pytest.mark.process
 def test_script_rejects_a_bad_port():
     result = subprocess.run([sys.executable, "gradio_interface.py", "--port", "70000"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "--port must be between 1 and 65535" in result.stderr
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("setup", BAD_MODEL_SETUPS)
 def test_a_bad_model_setup_is_one_line_before_serving(setup, tmp_path):
     env, expected = bad_model_setups(tmp_path)[setup]

@@ -13,6 +13,7 @@ def test_free_port_can_be_bound():
         sock.bind(("127.0.0.1", port))
 
 
+@pytest.mark.process
 def test_a_server_that_exits_at_once_is_reported_with_its_own_words(tmp_path):
     port = free_port()
     with open(tmp_path / "server.log", "w") as log, pytest.raises(RuntimeError) as info:

@@ -11,6 +11,8 @@ from mnist_digits.artifacts import file_md5, load_metrics
 from mnist_digits.imaging.preprocessing import to_model_input
 from utils import Predictor
 
+pytestmark = pytest.mark.slow   # trains models: not in `make check`
+
 
 def test_model_maps_images_to_probabilities():
     model = train_model.build_model()

@@ -5,6 +5,8 @@ import pytest
 from mnist_digits.gate import digit_gate as dg
 import train_model
 
+pytestmark = pytest.mark.slow   # trains models: not in `make check`
+
 
 @pytest.fixture(scope="module")
 def trunk():

@@ -137,6 +137,7 @@ def test_a_non_litert_file_is_refused_clearly():
         Predictor(config.KERAS_MODEL_PATH, backend="litert")
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("name", sorted(EXPORTS))
 def test_litert_serves_without_tensorflow(name, digit_pngs, tmp_path):
     png, _ = digit_pngs[0]
@@ -176,6 +177,7 @@ def with_temperature(folder, temperature):
     (folder / "metrics.json").write_text(json.dumps(metrics))
 
 
+@pytest.mark.process
 def test_metrics_are_found_beside_model_path_alone(model_copy):
     """MODEL_PATH set, METRICS_PATH not: the metrics.json beside the model vouches for it."""
     with_temperature(model_copy, 1.2345)

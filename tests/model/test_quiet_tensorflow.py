@@ -2,6 +2,8 @@
 notices) look like failures on a CPU machine; they are silenced unless LOG_LEVEL=debug."""
 import os
 
+import pytest
+
 from helpers.scripts import run_helper
 from helpers.local_server import ROOT
 
@@ -18,10 +20,12 @@ def build_predictor(**env):
     return proc
 
 
+@pytest.mark.process
 def test_building_the_keras_predictor_prints_nothing_on_stderr():
     assert build_predictor().stderr == ""
 
 
+@pytest.mark.process
 def test_log_level_debug_lets_tensorflow_speak():
     """The same start-up with LOG_LEVEL=debug shows TensorFlow's own lines, which proves
     the silence above comes from quiet_tensorflow and not from a TensorFlow that says nothing."""

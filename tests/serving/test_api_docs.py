@@ -44,6 +44,7 @@ def test_unknown_assets_are_a_json_404(client):
     assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.process
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
 def test_try_it_out_in_chromium(tmp_path):

@@ -143,6 +143,7 @@ def predictor_version(client):
 
 
 # --- Metrics across worker processes: the real server ----------------------------------------
+@pytest.mark.process
 def test_metrics_add_up_across_worker_processes(tmp_path):
     """Two workers each count what they serve; /metrics must show the exact totals."""
     port = free_port()
@@ -206,6 +207,7 @@ def test_the_metrics_directory_is_emptied_at_start(tmp_path, monkeypatch):
     assert path == str(stale) and sorted(p.name for p in stale.iterdir()) == ["keep.txt"]
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("env,named", [({"LOG_FORMAT": "xml"}, "LOG_FORMAT"), ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL")])
 def test_the_server_refuses_bad_log_settings_in_one_line(env, named):
     result = subprocess.run([sys.executable, "flask_deploy.py", "--port", str(free_port())], cwd=ROOT, timeout=60,

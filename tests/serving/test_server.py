@@ -48,6 +48,7 @@ def upload(digit_pngs):
     return multipart_png(digit_pngs[0][0])
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("clients", [32, 64])
 def test_overload_with_keep_alive_answers_every_request(server, upload, clients):
     """More keep-alive clients than threads: each is answered within 2 s, none starves."""
@@ -60,6 +61,7 @@ def test_overload_with_keep_alive_answers_every_request(server, upload, clients)
     assert max(load.latencies) < 2.0
 
 
+@pytest.mark.process
 def test_a_killed_worker_is_replaced(server, upload):
     port, proc, _ = server()
     before = workers_of(proc)
@@ -83,6 +85,7 @@ def test_a_killed_worker_is_replaced(server, upload):
     assert all(timed_request(port, "GET", "/health")[0] == 200 for _ in range(10))
 
 
+@pytest.mark.process
 def test_sigterm_finishes_requests_in_flight_then_exits(server, digit_pngs):
     """Batches of 256 images take long enough to be caught mid-way by SIGTERM."""
     port, proc, _ = server(SHUTDOWN_GRACE_S="20")
@@ -107,6 +110,7 @@ def test_sigterm_finishes_requests_in_flight_then_exits(server, digit_pngs):
     assert timed_request(port, "GET", "/health", timeout_s=2)[0] is None   # nothing listens any more
 
 
+@pytest.mark.process
 def test_sigterm_grace_period_bounds_the_wait(server):
     """A request that would take longer than SHUTDOWN_GRACE_S does not hold the exit."""
     from helpers.load_probes import stall
@@ -121,6 +125,7 @@ def test_sigterm_grace_period_bounds_the_wait(server):
         sock.close()
 
 
+@pytest.mark.process
 def test_sigterm_while_a_worker_loads_its_model_exits_at_once(server):
     """A worker still loading (here: the Keras model, seconds) has nothing in flight:
     the stop signal must not wait for the grace period to kill it."""
@@ -136,6 +141,7 @@ def test_sigterm_while_a_worker_loads_its_model_exits_at_once(server):
     assert time.monotonic() - sent < 10
 
 
+@pytest.mark.process
 def test_memory_stays_flat_over_20000_requests(server, upload):
     port, proc, _ = server()
     warm = KeepAliveLoad(port, *upload, clients=32, timeout_s=10.0, requests=2000).start()
