@@ -10,9 +10,11 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 APT_GET := $(if $(filter 0,$(shell id -u)),,sudo )apt-get
+# The REST API's container image (Containerfile; deploy/k8s and deploy/kserve run it).
+IMAGE := mnist-digits:latest
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve gradio train export confidence bench cerebrium-build check test chromium wrk clean
+.PHONY: help setup serve gradio train export confidence bench cerebrium-build check image image-test test chromium container-engine wrk clean
 
 help:  ## list the targets
 	@echo "make <target>:"
@@ -58,12 +60,25 @@ cerebrium-build: $(RUNTIME)  ## assemble cerebrium_deploy/ for `cerebrium deploy
 check: $(DEV)  ## the fast lane (under a minute): no training, no browser, no server or script processes
 	$(PY) -m pytest -m "not slow and not browser and not process"
 
-test: $(DEV) chromium  ## the whole test suite (installs the dev requirements and Chromium)
+image: container-engine  ## the REST API's image mnist-digits:latest (LiteRT; MODEL_BACKEND=keras: TensorFlow)
+	deploy/build_image.sh $(IMAGE)
+
+image-test: $(DEV) container-engine  ## build the image, run it on 127.0.0.1 and check it (about 10 s cached)
+	$(PY) -m pytest tests/deploy/test_image.py -q
+
+test: $(DEV) chromium container-engine  ## the whole test suite (installs the dev requirements, Chromium, podman)
 	$(PY) -m pytest
 
 chromium:  # Debian's Chromium drives the browser tests (Playwright never downloads one)
 	@command -v chromium >/dev/null 2>&1 || { $(APT_GET) update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
+
+# podman (runc: crun fails on this kind of host; mmdebstrap: a base where no registry
+# answers), unless it or a running docker is already here.
+container-engine:
+	@{ command -v podman && command -v runc && command -v mmdebstrap; } >/dev/null 2>&1 || docker info >/dev/null 2>&1 || \
+	  { $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq --no-install-recommends \
+	      podman buildah mmdebstrap runc >/dev/null; }
 
 wrk:  # the HTTP load generator of the benchmarks
 	@command -v wrk >/dev/null 2>&1 || { $(APT_GET) update -qq && \
