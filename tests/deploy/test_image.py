@@ -13,7 +13,7 @@ import pytest
 
 import config
 from helpers import container as image
-from local_server import free_port
+from helpers.local_server import free_port
 
 pytestmark = [
     pytest.mark.image,

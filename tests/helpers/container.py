@@ -58,10 +58,11 @@ def image_bytes(tag=IMAGE):
 
 
 def run(port, env=None, tag=IMAGE):
-    """Start the image detached, its port published on 127.0.0.1:`port` -> the container id."""
+    """Start the image detached, its port published on 127.0.0.1:`port` -> the container id.
+    As deploy/k8s/deployment.yaml runs it: a read-only root, a writable /tmp."""
     options = [arg for name, value in (env or {}).items() for arg in ("-e", f"{name}={value}")]
-    return call("run", "-d", "-p", f"127.0.0.1:{port}:{(env or {}).get('PORT', CONTAINER_PORT)}",
-                *options, tag)
+    return call("run", "-d", "--read-only", "--tmpfs", "/tmp",
+                "-p", f"127.0.0.1:{port}:{(env or {}).get('PORT', CONTAINER_PORT)}", *options, tag)
 
 
 def wait_ready(container, url, timeout_s=60):
