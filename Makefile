@@ -63,7 +63,7 @@ check: $(DEV)  ## the fast lane (under a minute): no training, no browser, no se
 image: container-engine  ## the REST API's image mnist-digits:latest (LiteRT; MODEL_BACKEND=keras: TensorFlow)
 	deploy/build_image.sh $(IMAGE)
 
-image-test: $(DEV) container-engine  ## build the image, run it on 127.0.0.1 and check it (about 10 s cached)
+image-test: $(DEV) container-engine  ## build the image, run it on 127.0.0.1 and check it (about 20 s cached)
 	$(PY) -m pytest tests/deploy/test_image.py -q
 
 test: $(DEV) chromium container-engine  ## the whole test suite (installs the dev requirements, Chromium, podman)

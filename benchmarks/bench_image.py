@@ -8,7 +8,7 @@ Builds with deploy/build_image.sh (what `make image` runs; podman, or docker whe
 what the machine has), then starts the image RUNS times as tests/deploy/test_image.py does
 (published on 127.0.0.1, read-only root, /tmp writable). Run-to-ready is the wall time from
 just before `<engine> run` until /health/ready answers 200, polled every 50 ms. Prints a
-markdown table and writes benchmarks/results/image.json, with the load average of each step.
+markdown table and writes benchmarks/results/image_<backend>.json, with the load average of each step.
 """
 import argparse
 import json
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers import container  # noqa: E402
 from tests.helpers.local_server import free_port  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "image.json"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"   # image_<backend>.json
 TAGS = {"litert": container.IMAGE, "keras": "mnist-digits:keras"}
 LOCAL_BASE = "localhost/mnist-digits-base:bookworm"   # deploy/build_image.sh's
 
@@ -93,7 +93,7 @@ def main(argv=None):
           f"| {results['memory_when_ready'][0]} | {max(results['stop_s'])} s | {results['exit_status']} |")
     print(f"load average: {results['load_before_build']} before the build, {results['load_before_starts']} "
           f"before the starts, {results['load_after']} after")
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS_DIR / f"image_{args.backend}.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
