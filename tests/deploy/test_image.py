@@ -6,6 +6,8 @@ them: it must answer ready, predict, speak V2 to the official client, run as no
 root process, and stop on SIGTERM with status 0 within its grace period.
 """
 import json
+import time
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -22,6 +24,7 @@ pytestmark = [
     pytest.mark.timeout(900),   # a cold build here takes ~3 min; cached, seconds
 ]
 GRACE_S = 10            # SHUTDOWN_GRACE_S given to the container
+DELAY_S = 2             # SHUTDOWN_DELAY_S: after SIGTERM it serves this long, answering "not ready"
 WORKERS = 1             # WSGI_WORKERS given to it: one worker process under the main one
 INNER_PORT = 5080       # PORT given to it: the server must listen where the environment says
 
@@ -32,7 +35,8 @@ def served():
     image.build()
     port = free_port()
     container = image.run(port, env={"PORT": INNER_PORT, "WSGI_WORKERS": WORKERS,
-                                     "SHUTDOWN_GRACE_S": GRACE_S, "LOG_FORMAT": "text"})
+                                     "SHUTDOWN_GRACE_S": GRACE_S, "SHUTDOWN_DELAY_S": DELAY_S,
+                                     "LOG_FORMAT": "text"})
     try:
         url = f"http://127.0.0.1:{port}"
         image.wait_ready(container, f"{url}/health/ready")
@@ -93,8 +97,26 @@ def test_serves_without_tensorflow_or_gradio(served):
     assert image.call("exec", container, "python", "-c", probe) == "[]"
 
 
-def test_sigterm_stops_it_with_status_0_within_the_grace_period(served):
+def status_of(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_sigterm_drains_and_stops_it_with_status_0_within_the_grace_period(served):
+    """As outside a container: readiness fails at once, requests are still answered for
+    SHUTDOWN_DELAY_S, then the server stops. The signal must reach the server (PID 1)."""
     container, url = served
-    status, seconds = image.terminate(container, timeout_s=GRACE_S + 20)
+    start = time.monotonic()
+    image.call("kill", "--signal", "TERM", container)
+    while status_of(f"{url}/health/ready") != 503 and time.monotonic() - start < DELAY_S / 2:
+        time.sleep(0.05)   # the signal is handled within milliseconds
+    assert status_of(f"{url}/health/ready") == 503
+    png = (config.EXAMPLES_DIR / "mnist_7.png").read_bytes()
+    assert get_json(f"{url}/predict", data=png, headers={"Content-Type": "image/png"})[1]["prediction"] == 7
+    status = int(image.call("wait", container, timeout_s=DELAY_S + GRACE_S + 20))
+    seconds = time.monotonic() - start
     assert status == 0, image.logs(container)
-    assert seconds < GRACE_S, f"took {seconds:.1f} s"
+    assert DELAY_S <= seconds < DELAY_S + GRACE_S, f"took {seconds:.1f} s"
