@@ -35,6 +35,11 @@ def _exit_while_starting(signum, frame):
     os._exit(0)
 
 
+def _restore_handlers(handlers):
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+
+
 def _split_host(address):
     host, _, port = (address or "").rpartition(":")
     return host.strip("[]"), port
@@ -56,12 +61,15 @@ class WSGIBridge:
     def __rsgi_init__(self, loop):
         # Building the app loads the model: seconds. A stop signal meanwhile would be
         # held until the worker serves (and then until the grace period kills it),
-        # though nothing is in flight yet; so until the app is built it ends the process.
+        # though nothing is in flight yet; so until the worker's event loop runs, it
+        # ends the process. The loop's own handlers come back from its first callback,
+        # not before: uvloop only acts on a signal that arrives once it runs (one that
+        # came between would be recorded, never handled, and the worker would serve on
+        # until the grace period killed it: 1 stop in 8 right after a container's start).
         stop_handlers = {sig: signal.signal(sig, _exit_while_starting) for sig in (signal.SIGTERM, signal.SIGINT)}
         self.app = self.app_factory()
-        for sig, handler in stop_handlers.items():
-            signal.signal(sig, handler)
         self.pool = ThreadPoolExecutor(self.threads, thread_name_prefix="wsgi")
+        loop.call_soon(_restore_handlers, stop_handlers)
 
     def __rsgi_del__(self, loop):
         # granian calls this once it has answered every request in flight.

@@ -19,6 +19,7 @@ from helpers.local_server import free_port
 
 pytestmark = [
     pytest.mark.image,
+    pytest.mark.process,
     pytest.mark.skipif(image.engine() is None, reason="neither podman nor a running docker is installed "
                        "(make container-engine installs podman)"),
     pytest.mark.timeout(900),   # a cold build here takes ~3 min; cached, seconds

@@ -44,6 +44,7 @@ def kubernetes_validate(*paths):
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.process
 def test_core_kinds_pass_kubernetes_validate_strict():
     done = kubernetes_validate(*K8S_FILES)
     print(done.stdout)
@@ -51,6 +52,7 @@ def test_core_kinds_pass_kubernetes_validate_strict():
     assert done.stdout.count(" passed ") == len(K8S_FILES) == 4
 
 
+@pytest.mark.process
 def test_kubernetes_validate_refuses_a_misspelt_field(tmp_path):
     bad = tmp_path / "deployment.yaml"
     bad.write_text((DEPLOY / "k8s" / "deployment.yaml").read_text().replace("livenessProbe:", "livenesProbe:"))

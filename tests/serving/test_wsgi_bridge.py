@@ -51,3 +51,30 @@ def test_stalled_connections_are_closed_after_the_timeout(port, part):
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_a_stop_signal_ends_a_starting_worker_until_its_event_loop_runs():
+    """A granian worker sets its loop's signal handlers, builds the app, then runs the loop.
+    uvloop acts only on a signal that comes once it runs, so until then the bridge's own
+    handler must end the process; the loop's handler comes back from its first callback."""
+    import asyncio
+    import signal
+
+    import uvloop
+
+    from mnist_digits.serving import wsgi_bridge
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    loop = uvloop.new_event_loop()
+    loop.add_signal_handler(signal.SIGTERM, lambda: None)
+    loops_own = signal.getsignal(signal.SIGTERM)
+    bridge = wsgi_bridge.WSGIBridge(lambda: "the app", threads=1, body_timeout_s=1, max_body_bytes=1)
+    try:
+        bridge.__rsgi_init__(loop)
+        assert signal.getsignal(signal.SIGTERM) is wsgi_bridge._exit_while_starting
+        loop.run_until_complete(asyncio.sleep(0))
+        assert signal.getsignal(signal.SIGTERM) == loops_own
+    finally:
+        bridge.pool.shutdown()
+        loop.close()
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
