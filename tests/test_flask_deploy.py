@@ -23,7 +23,7 @@ from helpers.cli import BAD_MODEL_SETUPS, assert_refused_before_serving, bad_mod
 from helpers.http_cases import MULTIPART, bad_requests, multipart
 from helpers.images import encode
 from helpers.scripts import run_helper_json
-from helpers.local_server import ROOT, free_port, start_server, stop_server
+from helpers.local_server import ROOT, free_port, serving, start_server, stop_server
 
 FIELDS = {"prediction", "confidence", "probabilities", "top_k", "is_digit", "digit_score", "preprocess",
           "model_version"}
@@ -271,13 +271,8 @@ def test_random_multipart_never_gets_a_5xx(flask_client, fields, raw, mangle):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The production server as users start it; yields (base_url, process, log_path)."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    with open(log_path, "w") as log:
-        proc = start_server(["flask_deploy.py", "--host", "127.0.0.1", "--port", port], port,
-                            env={"MODEL_BACKEND": "keras"}, log=log)
-        yield f"http://127.0.0.1:{port}", proc, log_path
-        stop_server(proc)
+    with serving(tmp_path_factory.mktemp("server"), {"MODEL_BACKEND": "keras"}) as running:
+        yield running
 
 
 @pytest.fixture

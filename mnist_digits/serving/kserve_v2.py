@@ -43,6 +43,16 @@ class V2Error(InvalidInput):
 
 
 # --- Request -------------------------------------------------------------------------------
+def parameters_of(item, where):
+    """The "parameters" object of the request, a tensor or an output ({} when absent)."""
+    parameters = item.get("parameters")
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):  # a list here once reached .get() and answered 500
+        raise V2Error(f'{where}: "parameters" must be an object, got {type(parameters).__name__}')
+    return parameters
+
+
 def split_body(body, header_length):
     """(JSON header, binary section) of an infer request."""
     if header_length is None:
@@ -58,7 +68,7 @@ def split_body(body, header_length):
 
 def read_binary(tensor, binary, offset):
     """The bytes of an input sent in the binary section -> (bytes, next offset), or (None, offset)."""
-    size = (tensor.get("parameters") or {}).get("binary_data_size")
+    size = parameters_of(tensor, f"input {tensor.get('name')!r}").get("binary_data_size")
     if size is None:
         return None, offset
     if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(binary):
@@ -151,8 +161,7 @@ def parse_infer_request(body, header_length):
 
 def requested_outputs(req):
     """-> [(output name, send as binary?)] in the order asked for (all by default)."""
-    parameters = req.get("parameters") if isinstance(req.get("parameters"), dict) else {}
-    binary_default = parameters.get("binary_data_output") is True
+    binary_default = parameters_of(req, "the request").get("binary_data_output") is True
     asked = req.get("outputs")
     if asked is None:
         return [(name, binary_default) for name in OUTPUTS]
@@ -162,7 +171,7 @@ def requested_outputs(req):
     for output in asked:
         if output.get("name") not in OUTPUTS:
             raise V2Error(f"unknown output {output.get('name')!r}; this model answers {list(OUTPUTS)}")
-        binary = (output.get("parameters") or {}).get("binary_data", binary_default)
+        binary = parameters_of(output, f"output {output['name']!r}").get("binary_data", binary_default)
         chosen.append((output["name"], binary is True))
     return chosen
 
@@ -245,8 +254,8 @@ def create_blueprint(predictor):
             probabilities, scores = predictor.predict_scores(value)
             is_digit = predictor.is_digit(scores)
         else:
-            parameters = req.get("parameters") if isinstance(req.get("parameters"), dict) else {}
-            results = predictor.predict_images(value, check_mode(parameters.get("preprocess")))
+            preprocess = parameters_of(req, "the request").get("preprocess")
+            results = predictor.predict_images(value, check_mode(preprocess))
             probabilities = np.array([result["probabilities"] for result in results], np.float32)
             scores = np.array([result["digit_score"] for result in results], np.float32)
             is_digit = np.array([result["is_digit"] for result in results])  # the verdict /predict gives

@@ -6,8 +6,20 @@ documented path, status and field is what the app really answers.
 """
 import config
 from mnist_digits.imaging.preprocessing import PREPROCESS_MODES
+from mnist_digits.serving.kserve_v2 import OUTPUTS
 
 _ERROR = {"$ref": "#/components/responses/Error"}
+# Whole, non-empty base64 quads: every string the pattern allows decodes (the server decodes strictly).
+_BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)"
+# A request can match the schema and still be refused for what its image shows: no schema can say
+# "decodes" or "not blank". These are the codes of such refusals (tests/helpers/api_contract_hooks.py).
+CONTENT_REFUSALS = ("invalid_image", "no_digit_found")
+_PREDICT_REFUSED = {"description": (
+    "Bad input, as a machine code and a sentence: `invalid_input` (malformed JSON, wrong shape, "
+    "unknown `preprocess`, ...); `invalid_image`: the bytes are not an image the server can decode "
+    "(PNG, JPEG, GIF, BMP, WebP or TIFF); `no_digit_found`: the image is blank, nothing to classify. "
+    "The last two can answer a request that matches the schema."),
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _V2_ERROR = {"description": "What was wrong, in one sentence.", "content": {"application/json": {"schema": {
     "type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}}}}
 
@@ -18,6 +30,50 @@ def _json(description, schema=None):
 
 def _get(summary, responses):
     return {"get": {"summary": summary, "responses": responses}}
+
+
+_V2_REFUSED = {**_V2_ERROR, "description": (
+    "What was wrong, in one sentence. Beside what the schema says, the request must agree with "
+    "itself, which no schema can say: `data` holds exactly the values `shape` counts (N x 784), "
+    "`binary_data_size` fits the binary section after the JSON, and each `image` decodes to a "
+    "picture (PNG, JPEG, ...) that is not blank (a blank one is refused: no digit found).")}
+
+
+def _v2_infer_request():
+    """An infer request the server takes: one "input" (FP32 pixels) or one "image" (BYTES) tensor."""
+    binary = {"type": "object", "description": "`binary_data_size`: the tensor is sent in the binary section.",
+              "properties": {"binary_data_size": {"type": "integer", "minimum": 0}}}
+    # The values come as JSON `data` or in the binary section, which `binary_data_size` measures.
+    sent = [{"required": ["data"]}, {"required": ["parameters"], "properties": {
+        "parameters": {"required": ["binary_data_size"]}}}]
+    number = {"type": "number", "minimum": 0, "maximum": 1}
+    nested = [number]   # [N, 784] flat or nested, or [N, 28, 28, 1] flat or nested
+    for _ in range(4):
+        nested.append({"type": "array", "items": nested[-1]})
+    pixels = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
+        "name": {"type": "string", "enum": ["input"]}, "datatype": {"type": "string", "enum": ["FP32"]},
+        "shape": {"type": "array", "minItems": 2, "maxItems": 4, "items": {"type": "integer", "minimum": 1},
+                  "description": "[N, 28, 28, 1] or [N, 784]"},
+        "data": {"anyOf": nested[1:], "description": "Pixels in [0, 1], flat or nested like `shape`."},
+        "parameters": binary}, "anyOf": sent}
+    images = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
+        "name": {"type": "string", "enum": ["image"]}, "datatype": {"type": "string", "enum": ["BYTES"]},
+        "shape": {"type": "array", "minItems": 1, "maxItems": 1,
+                  "items": {"type": "integer", "minimum": 1, "maximum": config.MAX_BATCH_SIZE}},
+        "data": {"type": "array", "minItems": 1, "maxItems": config.MAX_BATCH_SIZE, "items": {
+            "type": "string", "format": "byte", "pattern": f"^{_BASE64}$",
+            "description": "An encoded image (PNG, JPEG, ...) in base64."}},
+        "parameters": binary}, "anyOf": sent}
+    output = {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string", "enum": list(OUTPUTS)},
+        "parameters": {"type": "object", "properties": {"binary_data": {"type": "boolean"}}}}}
+    return {"type": "object", "required": ["inputs"], "properties": {
+        "id": {"type": "string"},
+        "parameters": {"type": "object", "properties": {"preprocess": {"type": "string",
+                                                                       "enum": list(PREPROCESS_MODES)},
+                                                        "binary_data_output": {"type": "boolean"}}},
+        "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": {"oneOf": [pixels, images]}},
+        "outputs": {"type": "array", "items": output}}}
 
 
 def _operations_paths(version):
@@ -57,19 +113,13 @@ def _operations_paths(version):
                            "parameter `preprocess`). Answers `probabilities` FP32 [N, 10] and `prediction` "
                            "INT64 [N], and echoes `id`. The binary tensor data extension "
                            "(Inference-Header-Content-Length) works as in Triton.",
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                "type": "object", "required": ["inputs"], "properties": {
-                    "id": {"type": "string"}, "parameters": {"type": "object"},
-                    "inputs": {"type": "array", "minItems": 1, "maxItems": 1, "items": tensor},
-                    "outputs": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
-                        "name": {"type": "string", "enum": ["probabilities", "prediction"]},
-                        "parameters": {"type": "object"}}}}}}}}},
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _v2_infer_request()}}},
             "responses": {"200": _json("The outputs.", {"type": "object", "required": ["model_name", "outputs"],
                                                         "properties": {"id": {"type": "string"},
                                                                        "model_name": {"type": "string"},
                                                                        "model_version": {"type": "string"},
                                                                        "outputs": {"type": "array", "items": tensor}}}),
-                          "400": _V2_ERROR},
+                          "400": _V2_REFUSED, "413": _ERROR},
         }},
     }
 
@@ -81,13 +131,20 @@ def _pixels_schema(description):
             "items": row, "description": description}
 
 
+def _one_of_keys(key, schema, preprocess):
+    """A /predict JSON body carrying `key` and neither of the two other image keys."""
+    others = [{"required": [other]} for other in ("image", "pixels", "instances") if other != key]
+    return {"type": "object", "required": [key], "not": {"anyOf": others},
+            "properties": {key: schema, "preprocess": preprocess}}
+
+
 def build_spec(version="unknown"):
     """The OpenAPI 3.0 document (a dict), stamped with the served model's version."""
     preprocess = {"type": "string", "enum": list(PREPROCESS_MODES), "default": "enhanced",
                   "description": "`enhanced` (default) crops, centres and cleans the digit the way "
                                  "MNIST was made; `basic` only resizes the whole picture."}
-    base64_image = {"type": "string", "description": "A PNG/JPEG/... file in base64; a "
-                                                     "`data:image/png;base64,` prefix is allowed."}
+    base64_image = {"type": "string", "pattern": f"^(data:image/[A-Za-z0-9.+-]+;base64,)?{_BASE64}$",
+                    "description": "A PNG/JPEG/... file in base64; a `data:image/png;base64,` prefix is allowed."}
     pixels = _pixels_schema(f"{config.IMAGE_SIZE}x{config.IMAGE_SIZE} grayscale values, 0-255 "
                             "or 0-1, white digit on black or dark digit on white.")
     prediction = {
@@ -139,15 +196,11 @@ def build_spec(version="unknown"):
                                                "preprocess": preprocess}}},
                             "image/*": {"schema": {"type": "string", "format": "binary"}},
                             "application/json": {"schema": {"oneOf": [
-                                {"type": "object", "required": ["image"],
-                                 "properties": {"image": base64_image, "preprocess": preprocess}},
-                                {"type": "object", "required": ["pixels"],
-                                 "properties": {"pixels": pixels, "preprocess": preprocess}},
-                                {"type": "object", "required": ["instances"],
-                                 "properties": {"instances": {
-                                     "type": "array", "minItems": 1, "maxItems": config.MAX_BATCH_SIZE,
-                                     "items": {"oneOf": [base64_image, pixels]}},
-                                     "preprocess": preprocess}},
+                                _one_of_keys("image", base64_image, preprocess),
+                                _one_of_keys("pixels", pixels, preprocess),
+                                _one_of_keys("instances", {
+                                    "type": "array", "minItems": 1, "maxItems": config.MAX_BATCH_SIZE,
+                                    "items": {"oneOf": [base64_image, pixels]}}, preprocess),
                             ]}},
                         },
                     },
@@ -160,7 +213,8 @@ def build_spec(version="unknown"):
                                          "type": "array",
                                          "items": {"$ref": "#/components/schemas/Prediction"}}}},
                                 ]}}}},
-                        "400": _ERROR, "401": _ERROR, "405": _ERROR, "413": _ERROR, "415": _ERROR, "500": _ERROR,
+                        "400": _PREDICT_REFUSED, "401": _ERROR, "405": _ERROR, "413": _ERROR, "415": _ERROR,
+                        "500": _ERROR,
                     },
                 },
             },

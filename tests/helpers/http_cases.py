@@ -1,4 +1,5 @@
-"""Requests the REST API must answer: one table for the test client, the real server and the OpenAPI check.
+"""Requests the REST API must answer: one table for the test client, the real server and the OpenAPI check;
+and the Open Inference Protocol's bad infer requests (tests/serving/test_kserve_v2.py, test_openapi_spec.py).
 
 Each case is (name, method, path, headers, body, expected statuses, expected
 error code or None). Bodies are plain bytes so Flask's test client and
@@ -105,4 +106,50 @@ def bad_requests():
         ("GET /predict", "GET", "/predict", {}, b"", {405}, "method_not_allowed"),
         ("POST /health", post, "/health", as_json, b"{}", {405}, "method_not_allowed"),
         ("unknown URL", "GET", "/no-such-page", {}, b"", {404}, "not_found"),
+    ]
+
+
+def tensor(name, datatype, shape, data):
+    return {"name": name, "datatype": datatype, "shape": shape, "data": data}
+
+
+def _example_png(digit):
+    return (config.EXAMPLES_DIR / f"mnist_{digit}.png").read_bytes()
+
+
+def bad_infer_requests():
+    """(name, JSON body, words the 400 sentence must hold or None) of V2 infer requests."""
+    good = [0.0] * 784
+    return [
+        ("not JSON", b"{", None),
+        ("no inputs", json.dumps({}).encode(), None),
+        ("two inputs", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], good)] * 2}).encode(), None),
+        ("unknown input", json.dumps({"inputs": [tensor("pixels", "FP32", [1, 784], good)]}).encode(), None),
+        ("wrong datatype", json.dumps({"inputs": [tensor("input", "INT32", [1, 784], good)]}).encode(), None),
+        ("wrong shape", json.dumps({"inputs": [tensor("input", "FP32", [1, 28, 28], good)]}).encode(), None),
+        ("shape and data disagree", json.dumps({"inputs": [tensor("input", "FP32", [2, 784], good)]}).encode(), None),
+        ("zero batch", json.dumps({"inputs": [tensor("input", "FP32", [0, 784], [])]}).encode(), None),
+        ("batch over the limit", json.dumps({"inputs": [tensor("input", "FP32", [config.MAX_BATCH_SIZE + 1, 784],
+                                                               [])]}).encode(), None),
+        ("pixels over 1", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], [255.0] * 784)]}).encode(), None),
+        ("NaN", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], [float("nan")] * 784)]}).encode(), None),
+        ("strings", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], ["0"] * 784)]}).encode(), None),
+        ("ragged", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], [[0.0], [0.0, 0.0]])]}).encode(), None),
+        ("unknown output", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], good)],
+                                       "outputs": [{"name": "logits"}]}).encode(), None),
+        ("base64 garbage", json.dumps({"inputs": [tensor("image", "BYTES", [2], [
+            base64.b64encode(_example_png(7)).decode(), "%%%"])]}).encode(), "item 1"),
+        ("blank image", json.dumps({"inputs": [tensor("image", "BYTES", [2], [
+            base64.b64encode(_example_png(7)).decode(), base64.b64encode(
+                _example_png(7)[:8] + b"corrupt").decode()])]}).encode(), "item 1"),
+        ("binary size too big", json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 784],
+                                                        "parameters": {"binary_data_size": 3136}}]}).encode(), None),
+        # A list where the protocol has an object once reached .get() and answered 500.
+        ("input parameters a list", json.dumps({"inputs": [{**tensor("", "", [], []), "parameters": [None, None]}]})
+         .encode(), "must be an object"),
+        ("output parameters a list", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], good)],
+                                                 "outputs": [{"name": "prediction", "parameters": [1]}]}).encode(),
+         "must be an object"),
+        ("request parameters a list", json.dumps({"inputs": [tensor("image", "BYTES", [1], ["AAAA"])],
+                                                  "parameters": ["basic"]}).encode(), "must be an object"),
     ]

@@ -3,6 +3,7 @@
 Shared by the real-server tests (tests/test_flask_deploy.py, tests/serving/) and benchmarks/bench_flask.py, which
 need the real server (not the test client) on a free local port.
 """
+import contextlib
 import os
 import socket
 import subprocess
@@ -68,3 +69,17 @@ def stop_server(proc, timeout_s=20):
             proc.wait()
         except ProcessLookupError:
             pass
+
+
+@contextlib.contextmanager
+def serving(log_dir, env=None):
+    """flask_deploy.py as users start it, on a free 127.0.0.1 port, for the length of the block
+    -> (base URL, process, path of its log in `log_dir`)."""
+    port = free_port()
+    log_path = Path(log_dir) / "server.log"
+    with open(log_path, "w") as log:
+        proc = start_server(["flask_deploy.py", "--host", "127.0.0.1", "--port", port], port, env=env, log=log)
+        try:
+            yield f"http://127.0.0.1:{port}", proc, log_path
+        finally:
+            stop_server(proc)

@@ -9,6 +9,7 @@ import pytest
 import config
 from mnist_digits.serving import probes
 from flask_deploy import create_app
+from helpers.http_cases import bad_infer_requests, tensor
 from helpers.local_server import free_port, start_server, stop_server
 from utils import Predictor
 
@@ -26,10 +27,6 @@ def pixels(mnist_test):
     """Four MNIST test digits as float32 (4, 28, 28, 1) in [0, 1], and their labels."""
     x, y = mnist_test
     return (x[:4].astype(np.float32) / 255.0)[..., None], y[:4]
-
-
-def tensor(name, datatype, shape, data):
-    return {"name": name, "datatype": datatype, "shape": shape, "data": data}
 
 
 def outputs_of(answer):
@@ -81,35 +78,6 @@ def test_infer_bytes_images_are_preprocessed_like_predict(client, predictor):
                                      "parameters": {"preprocess": "basic"}}).get_json()
     expected = predictor.predict_images([PNGS[digits[0]]], "basic")[0]["probabilities"]
     assert np.allclose(outputs_of(basic)["probabilities"][0], expected, atol=1e-6)
-
-
-def bad_infer_requests():
-    good = [0.0] * 784
-    return [
-        ("not JSON", b"{", None),
-        ("no inputs", json.dumps({}).encode(), None),
-        ("two inputs", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], good)] * 2}).encode(), None),
-        ("unknown input", json.dumps({"inputs": [tensor("pixels", "FP32", [1, 784], good)]}).encode(), None),
-        ("wrong datatype", json.dumps({"inputs": [tensor("input", "INT32", [1, 784], good)]}).encode(), None),
-        ("wrong shape", json.dumps({"inputs": [tensor("input", "FP32", [1, 28, 28], good)]}).encode(), None),
-        ("shape and data disagree", json.dumps({"inputs": [tensor("input", "FP32", [2, 784], good)]}).encode(), None),
-        ("zero batch", json.dumps({"inputs": [tensor("input", "FP32", [0, 784], [])]}).encode(), None),
-        ("batch over the limit", json.dumps({"inputs": [tensor("input", "FP32", [config.MAX_BATCH_SIZE + 1, 784],
-                                                               [])]}).encode(), None),
-        ("pixels over 1", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], [255.0] * 784)]}).encode(), None),
-        ("NaN", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], [float("nan")] * 784)]}).encode(), None),
-        ("strings", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], ["0"] * 784)]}).encode(), None),
-        ("ragged", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], [[0.0], [0.0, 0.0]])]}).encode(), None),
-        ("unknown output", json.dumps({"inputs": [tensor("input", "FP32", [1, 784], good)],
-                                       "outputs": [{"name": "logits"}]}).encode(), None),
-        ("base64 garbage", json.dumps({"inputs": [tensor("image", "BYTES", [2], [
-            base64.b64encode(PNGS[7]).decode(), "%%%"])]}).encode(), "item 1"),
-        ("blank image", json.dumps({"inputs": [tensor("image", "BYTES", [2], [
-            base64.b64encode(PNGS[7]).decode(), base64.b64encode(
-                PNGS[7][:8] + b"corrupt").decode()])]}).encode(), "item 1"),
-        ("binary size too big", json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 784],
-                                                        "parameters": {"binary_data_size": 3136}}]}).encode(), None),
-    ]
 
 
 @pytest.mark.parametrize("case", bad_infer_requests(), ids=lambda case: case[0])

@@ -1,11 +1,12 @@
 """openapi_spec.py: the document /openapi.json serves is valid OpenAPI 3, lists exactly
 the routes the Flask app serves, and its schemas match the app's real answers and errors."""
 import base64
+import json
 
 import pytest
 
 import config
-from helpers.http_cases import bad_requests
+from helpers.http_cases import bad_infer_requests, bad_requests
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +72,68 @@ def test_openapi_describes_the_operations_routes(spec, flask_client, predictor, 
     refused = create_app(predictor).test_client().post("/predict", json={"pixels": [[0] * 28] * 28})
     assert refused.status_code == 401
     OAS30Validator(spec["components"]["schemas"]["Error"]).validate(refused.get_json())
+
+
+def _json_body(body):
+    """A case's body as strict JSON (no NaN), or None where it is not."""
+    def refuse(token):
+        raise ValueError(token)
+    try:
+        return json.loads(body, parse_constant=refuse)
+    except (ValueError, RecursionError):
+        return None
+
+
+def test_predict_json_the_server_refuses_as_malformed_breaks_the_schema(spec):
+    """The document does not allow what the server refuses: a JSON body answered invalid_input
+    (two image keys, bad base64, a wrong shape, ...) is invalid against the documented schema."""
+    from openapi_schema_validator import OAS30Validator
+    schema = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    for name, method, path, headers, body, statuses, code in bad_requests():
+        payload = _json_body(body) if headers.get("Content-Type") == "application/json" else None
+        if code == "invalid_input" and path == "/predict" and payload is not None:
+            assert not OAS30Validator(schema).is_valid(payload), name
+    both = {"image": "AAAA", "pixels": [[0] * 28] * 28}
+    assert not OAS30Validator(schema).is_valid(both)   # the server answers: send exactly one
+
+
+def test_the_refusals_a_schema_cannot_rule_out_are_described(spec, flask_client):
+    """A valid PNG of blank paper matches the schema and is refused no_digit_found; the document
+    says so, with invalid_image (bytes that decode to no image), for /predict and V2 infer."""
+    from mnist_digits.serving.openapi_spec import CONTENT_REFUSALS
+    described = spec["paths"]["/predict"]["post"]["responses"]["400"]["description"]
+    assert all(f"`{code}`" in described for code in CONTENT_REFUSALS)
+    blank = [case for case in bad_requests() if case[0] == "blank white image"][0]
+    answer = flask_client.open(blank[2], method=blank[1], headers=blank[3], data=blank[4])
+    assert answer.status_code == 400 and answer.get_json()["error"]["code"] in CONTENT_REFUSALS
+    infer = spec["paths"][f"/v2/models/{config.V2_MODEL_NAME}/infer"]["post"]["responses"]["400"]["description"]
+    assert "blank" in infer and "decodes" in infer and "`shape`" in infer
+
+
+def test_v2_inputs_and_outputs_are_the_ones_the_server_takes(spec, predictor):
+    """Names and datatypes: the schema allows exactly the model's inputs and outputs."""
+    from mnist_digits.serving.kserve_v2 import OUTPUTS, model_metadata
+    request = spec["paths"][f"/v2/models/{config.V2_MODEL_NAME}/infer"]["post"]["requestBody"]
+    schema = request["content"]["application/json"]["schema"]
+    tensors = schema["properties"]["inputs"]["items"]["oneOf"]
+    documented = {(t["properties"]["name"]["enum"][0], t["properties"]["datatype"]["enum"][0]) for t in tensors}
+    assert all(len(t["properties"][key]["enum"]) == 1 for t in tensors for key in ("name", "datatype"))
+    assert documented == {(i["name"], i["datatype"]) for i in model_metadata(predictor)["inputs"]}
+    assert schema["properties"]["outputs"]["items"]["properties"]["name"]["enum"] == list(OUTPUTS)
+
+
+def test_v2_requests_the_server_refuses_break_the_schema_or_are_described(spec, flask_client):
+    """Each bad infer request of test_kserve_v2's table is invalid against the schema, or is one of
+    the refusals the document describes (those the contract test lets through)."""
+    from openapi_schema_validator import OAS30Validator
+    from helpers.api_contract_hooks import V2_DESCRIBED
+    infer = f"/v2/models/{config.V2_MODEL_NAME}/infer"
+    validator = OAS30Validator(spec["paths"][infer]["post"]["requestBody"]["content"]["application/json"]["schema"])
+    described = 0
+    for name, body, _ in bad_infer_requests():
+        payload = _json_body(body)
+        if payload is not None and validator.is_valid(payload):
+            error = flask_client.post(infer, data=body, content_type="application/json").get_json()["error"]
+            assert V2_DESCRIBED.search(error), (name, error)
+            described += 1
+    assert described >= 3   # shape and data disagree, blank or corrupt images, binary size
