@@ -434,11 +434,6 @@ def training_non_digits(n, seed):
     return make_non_digits("training", n, seed)[0]
 
 
-def heldout_non_digits(n, seed):
-    """n held-out-family pictures (STIX/CM glyphs, other strokes, other shapes), for reports only."""
-    return make_non_digits("heldout", n, seed)[0]
-
-
 def to_model_inputs(pictures):
     """Preprocess like serving does: (float32 (M, 28, 28, 1), bool mask of the N pictures kept).
 

@@ -34,7 +34,7 @@ def test_families_are_made_differently():
     assert not set(nd.TRAINING_FONTS) & set(nd.HELDOUT_FONTS)
     assert set(nd.FAMILIES["training"]) & set(nd.FAMILIES["heldout"]) == {"glyph"}
     training = nd.training_non_digits(20, seed=1)
-    heldout = nd.heldout_non_digits(20, seed=1)
+    heldout = nd.make_non_digits("heldout", 20, seed=1)[0]
     assert not any(_same(a, b) for a in training for b in heldout)
 
 
