@@ -26,16 +26,16 @@ def _keras_runner(model_path):
     # then folds each batch normalisation into its convolution, and a call reads no variables.
     weights = [v.numpy() for v in model.trainable_variables], [v.numpy() for v in model.non_trainable_variables]
     traced = tf.function(lambda x: model.stateless_call(*weights, x, training=False)[0])
-    # The trace's graph, called with the input tensor alone: calling the tf.function, or
-    # its concrete function, binds and flattens the arguments in Python on every call.
+    # The trace's graph, called with the input tensor alone, through TensorFlow's private
+    # API (ConcreteFunction.inference_fn, AtomicFunction.call_flat): the public call,
+    # `concrete(x)`, binds and flattens its arguments in Python each time, measured
+    # 0.10-0.23 ms more CPU per call (13-20 % at batch 1, 8-10 % at 4, 2-5 % at 16; TF 2.21,
+    # benchmarks/README.md "Private APIs"). tests/model/test_runners.py fails loudly
+    # when an upgrade moves either; the public call is the fallback then.
     call = traced.get_concrete_function(spec).inference_fn
-    # On the CPU, the single-threaded executor runs the kernels in order instead of
-    # scheduling each one on TensorFlow's thread pool (it is CPU-only; "" is the default).
-    executor = "" if tf.config.list_logical_devices("GPU") else "SINGLE_THREADED_EXECUTOR"
 
     def run(batch):
-        with tf.experimental.function_executor_type(executor):
-            return call.call_flat(tf.constant(batch, tf.float32))[0].numpy()
+        return call.call_flat(tf.constant(batch, tf.float32))[0].numpy()
 
     return run
 
