@@ -147,6 +147,17 @@ class Metrics:
                            multiprocess_mode="max", registry=registry)
         model.labels(version=predictor.version, backend=getattr(predictor, "backend", "unknown")).set(1)
 
+    def observe(self, route, method, status, duration_s, predictions, error_code):
+        """Count one answered request: its status, time, digits (if any) and error code (if any)."""
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route).observe(duration_s)
+        if predictions is not None:
+            self.batch_size.observe(len(predictions))
+            for digit in predictions:
+                self.predictions.labels(str(digit)).inc()
+        if error_code is not None:
+            self.errors.labels(error_code).inc()
+
     def exposition(self):
         """The text the /metrics route answers."""
         registry = self._registry
@@ -207,6 +218,21 @@ def _error_code(response, notes):
     return error.get("code") if isinstance(error, dict) else "error"
 
 
+def _log_request(request_id, fields, predictions, error_code):
+    """The one access-log line a request ends with."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    if predictions is not None:
+        fields["prediction" if len(predictions) == 1 else "predictions"] = (
+            predictions[0] if len(predictions) == 1 else predictions)
+    if error_code is not None:
+        fields["error_code"] = error_code
+    # makeRecord + handle is what .info() does, minus findCaller's walk up the
+    # stack for a file and line number that this line would never show.
+    access_log.handle(access_log.makeRecord(access_log.name, logging.INFO, __file__, 0, "request", (), None,
+                                            extra={"fields": fields, "request_id": request_id}))
+
+
 def install(app, predictor):
     """Request IDs, the per-request log line and metrics, and GET /metrics."""
     metrics = Metrics(predictor)
@@ -224,31 +250,15 @@ def install(app, predictor):
     def finish_request(response):
         # No notes: the request failed before start_request ran.
         notes = g.get(_NOTES) or _RequestNotes(time.perf_counter(), uuid.uuid4().hex)
-        duration, request_id = time.perf_counter() - notes.started, notes.request_id
-        response.headers[REQUEST_ID_HEADER] = request_id
-        rule, method = request.url_rule, request.method
+        duration = time.perf_counter() - notes.started
+        response.headers[REQUEST_ID_HEADER] = notes.request_id
+        rule, method, status = request.url_rule, request.method, response.status_code
         route = rule.rule if rule is not None else "unmatched"
-        status = response.status_code
-        metrics.requests.labels(route, method, str(status)).inc()
-        metrics.latency.labels(route).observe(duration)
-        fields = {"method": method, "path": request.path, "status": status,
-                  "duration_ms": round(duration * 1000, 3), "model_version": version}
-        predictions = notes.predictions
-        if predictions is not None:
-            metrics.batch_size.observe(len(predictions))
-            for digit in predictions:
-                metrics.predictions.labels(str(digit)).inc()
-            fields["prediction" if len(predictions) == 1 else "predictions"] = (
-                predictions[0] if len(predictions) == 1 else predictions)
-        if status >= 400:
-            code = _error_code(response, notes)
-            metrics.errors.labels(code).inc()
-            fields["error_code"] = code
-        if access_log.isEnabledFor(logging.INFO):
-            # makeRecord + handle is what .info() does, minus findCaller's walk up the
-            # stack for a file and line number that this line would never show.
-            access_log.handle(access_log.makeRecord(access_log.name, logging.INFO, __file__, 0, "request", (), None,
-                                                    extra={"fields": fields, "request_id": request_id}))
+        error_code = _error_code(response, notes) if status >= 400 else None
+        metrics.observe(route, method, status, duration, notes.predictions, error_code)
+        _log_request(notes.request_id, {"method": method, "path": request.path, "status": status,
+                                        "duration_ms": round(duration * 1000, 3), "model_version": version},
+                     notes.predictions, error_code)
         return response
 
     @app.get("/metrics")
