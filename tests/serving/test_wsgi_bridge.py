@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -54,8 +55,9 @@ class _Protocol:
 
 
 def _bridge(app=None, body_timeout_s=5):
+    # What __rsgi_init__ sets up, without its signal handlers (this is the test process).
     bridge = WSGIBridge(lambda: app, threads=1, body_timeout_s=body_timeout_s, max_body_bytes=1000)
-    bridge.__rsgi_init__(None)
+    bridge.app, bridge.pool = app, ThreadPoolExecutor(1)
     return bridge
 
 
