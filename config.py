@@ -18,9 +18,17 @@ ROOT = Path(__file__).resolve().parent
 DATA_DIR = ROOT / "data"
 MNIST_DIR = Path(_env("MNIST_DIR", DATA_DIR / "mnist"))
 USPS_PATH = DATA_DIR / "usps" / "data.npz"
+# The fonts non_digits.py draws glyphs in, committed with their licences so that no
+# upgrade of another package changes the digit gate's training data.
+FONT_DIR = DATA_DIR / "fonts"
 # Handwriting fonts (npm Fontsource packages, OFL/Apache; provenance in its README.md): letters
 # written by hand, a non-digit family the confidence study measures (non_digits.py).
-HANDWRITING_FONT_DIR = DATA_DIR / "fonts" / "handwriting"
+HANDWRITING_FONT_DIR = FONT_DIR / "handwriting"
+# Copied from matplotlib's and Gradio's packages (provenance in data/fonts/README.md).
+DEJAVU_FONT_DIR = FONT_DIR / "dejavu"
+STIX_FONT_DIR = FONT_DIR / "stix"
+COMPUTER_MODERN_FONT_DIR = FONT_DIR / "computer-modern"
+KATEX_FONT_DIR = FONT_DIR / "katex"
 MODELS_DIR = ROOT / "models"
 REPORTS_DIR = ROOT / "reports"
 EXAMPLES_DIR = ROOT / "examples"

@@ -2,15 +2,15 @@
 
 The digit gate (digit_gate.py) learns "digit or not" from these, and the
 confidence study measures how often it is fooled. Everything is drawn here,
-offline and deterministically from a seed: glyphs from the fonts matplotlib
-and Gradio ship (pinned dependencies, so the same files everywhere), pen strokes,
-shapes and textures. Each picture is what a user would upload: dark ink on
+offline and deterministically from a seed: glyphs from the fonts committed
+under data/fonts (so the same files everywhere, whatever else is upgraded), pen
+strokes, shapes and textures. Each picture is what a user would upload: dark ink on
 white or grey paper (sometimes light ink on a dark screen), any canvas size,
 sometimes noisy or JPEG-compressed. `to_model_inputs` then sends them through
 the project's own `preprocess_image(..., "enhanced")`, exactly as serving does.
 
 Families, made differently on purpose:
-  training     DejaVu fonts and Gradio's KaTeX Script, Caligraphic and Fraktur; random-walk
+  training     DejaVu fonts and KaTeX's Script, Caligraphic and Fraktur; random-walk
                Bezier scribbles, looping coils; squares, discs, marked circles, triangles,
                crosses, lines; closed outlines with corners and dents; smooth-noise blobs.
                Used to train the gate and (with other seeds) to pick its threshold.
@@ -27,11 +27,8 @@ line). Calling those "not a digit" would teach the gate to refuse real 0s,
 1s, 2s, 5s, 6s, 8s and 9s.
 """
 import functools
-import importlib.util
 import io
-from pathlib import Path
 
-import matplotlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
@@ -39,14 +36,15 @@ import config
 from mnist_digits.errors import NoDigitFound
 from mnist_digits.imaging.preprocessing import preprocess_image
 
-FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-TRAINING_FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
-                  "DejaVuSans-BoldOblique.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
-                  "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf", "DejaVuSansMono.ttf",
-                  "DejaVuSansMono-Bold.ttf", "DejaVuSansMono-Oblique.ttf")
-HELDOUT_FONTS = ("STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf",
-                 "STIXGeneralBolIta.ttf", "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf",
-                 "cmti10.ttf", "cmb10.ttf")
+# Font file paths (data/fonts: provenance and licences in its README.md).
+TRAINING_FONTS = tuple(str(config.DEJAVU_FONT_DIR / name) for name in (
+    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf",
+    "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSerif-BoldItalic.ttf",
+    "DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf", "DejaVuSansMono-Oblique.ttf"))
+HELDOUT_FONTS = tuple(str(config.STIX_FONT_DIR / name) for name in (
+    "STIXGeneral.ttf", "STIXGeneralBol.ttf", "STIXGeneralItalic.ttf", "STIXGeneralBolIta.ttf")) + tuple(
+    str(config.COMPUTER_MODERN_FONT_DIR / name) for name in (
+        "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf", "cmti10.ttf", "cmb10.ttf"))
 # Characters that, handwritten and squeezed into MNIST's 20x20 box, a person could
 # honestly have meant as a digit, so calling them "not a digit" would be wrong:
 #   0: O o D Q U      1: I l i j | ! / \ ( ) [ ]      2: Z z      5: S s $
@@ -58,8 +56,8 @@ DIGIT_LIKE = set("OoDQUIlij|!/\\()[]ZzSs$bGBgqa.,:;'\"`-_~")
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 TRAINING_CHARS = "".join(c for c in LETTERS + "#@%&?*+<>=^{}" if c not in DIGIT_LIKE)
 HELDOUT_CHARS = "".join(c for c in LETTERS + "#@%&?" if c not in DIGIT_LIKE)
-# More training letters, in other hands: the KaTeX fonts Gradio (a pinned dependency) ships
-# for its math rendering. Only those with no Computer Modern counterpart: KaTeX's Main,
+# More training letters, in other hands: KaTeX's fonts (data/fonts/katex, as Gradio ships
+# them for its math rendering). Only those with no Computer Modern counterpart: KaTeX's Main,
 # Math, SansSerif and Typewriter are Computer Modern, which the held-out family uses.
 # Script and Caligraphic have capitals only.
 KATEX_CHARS = {"Script-Regular": LETTERS[:26], "Caligraphic-Regular": LETTERS[:26],
@@ -131,18 +129,16 @@ def _polyline(draw, points, width, closed=False):
 # --- Glyphs (both families, different fonts) --------------------------------------------
 @functools.lru_cache(maxsize=None)
 def _font(path, size):
-    return ImageFont.truetype(str(FONT_DIR / path), size=size)   # FONT_DIR / an absolute path = that path
+    return ImageFont.truetype(path, size=size)
 
 
 @functools.lru_cache(maxsize=None)
 def katex_font(name):
-    """The path of one of Gradio's KaTeX fonts (its file name carries a build hash)."""
-    spec = importlib.util.find_spec("gradio")
-    assets = Path(spec.submodule_search_locations[0]) / "templates/node/build/client/_app/immutable/assets"
-    found = sorted(assets.glob(f"KaTeX_{name}.*.ttf"))
-    if not found:
-        raise FileNotFoundError(f"Gradio's KaTeX font {name} is not in {assets}: install requirements.txt")
-    return str(found[0])
+    """The path of one of the committed KaTeX fonts, e.g. "Script-Regular"."""
+    path = config.KATEX_FONT_DIR / f"KaTeX_{name}.ttf"
+    if not path.is_file():
+        raise FileNotFoundError(f"the KaTeX font {name} is not in {config.KATEX_FONT_DIR}")
+    return str(path)
 
 
 def draw_glyph(rng, fonts, chars):
@@ -432,11 +428,6 @@ def make_non_digits(family, n, seed):
 def training_non_digits(n, seed):
     """n training-family pictures (DejaVu glyphs, scribbles, basic shapes, textures)."""
     return make_non_digits("training", n, seed)[0]
-
-
-def heldout_non_digits(n, seed):
-    """n held-out-family pictures (STIX/CM glyphs, other strokes, other shapes), for reports only."""
-    return make_non_digits("heldout", n, seed)[0]
 
 
 def to_model_inputs(pictures):

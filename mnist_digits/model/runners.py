@@ -26,62 +26,66 @@ def _keras_runner(model_path):
     # then folds each batch normalisation into its convolution, and a call reads no variables.
     weights = [v.numpy() for v in model.trainable_variables], [v.numpy() for v in model.non_trainable_variables]
     traced = tf.function(lambda x: model.stateless_call(*weights, x, training=False)[0])
-    # The trace's graph, called with the input tensor alone: calling the tf.function, or
-    # its concrete function, binds and flattens the arguments in Python on every call.
+    # The trace's graph, called with the input tensor alone, through TensorFlow's private
+    # API (ConcreteFunction.inference_fn, AtomicFunction.call_flat): the public call,
+    # `concrete(x)`, binds and flattens its arguments in Python each time, measured
+    # 0.10-0.23 ms more CPU per call (13-20 % at batch 1, 8-10 % at 4, 2-5 % at 16; TF 2.21,
+    # benchmarks/README.md "Private APIs"). tests/model/test_runners.py fails loudly
+    # when an upgrade moves either; the public call is the fallback then.
     call = traced.get_concrete_function(spec).inference_fn
-    # On the CPU, the single-threaded executor runs the kernels in order instead of
-    # scheduling each one on TensorFlow's thread pool (it is CPU-only; "" is the default).
-    executor = "" if tf.config.list_logical_devices("GPU") else "SINGLE_THREADED_EXECUTOR"
 
     def run(batch):
-        with tf.experimental.function_executor_type(executor):
-            return call.call_flat(tf.constant(batch, tf.float32))[0].numpy()
+        return call.call_flat(tf.constant(batch, tf.float32))[0].numpy()
 
     return run
 
 
-def _litert_runner(model_path):
+def _litert_interpreter(content, model_path, batch_size, threads):
+    """A LiteRT interpreter over the model file's bytes, checked and sized for
+    batch_size -> (interpreter, input index, output index)."""
     # LiteRT's own interpreter, not tf.lite's: it imports no TensorFlow, so a litert
     # deployment starts in a fraction of a second with a fraction of the memory.
     from ai_edge_litert.interpreter import Interpreter
 
+    shape = [config.IMAGE_SIZE, config.IMAGE_SIZE, 1]
+    try:
+        interpreter = Interpreter(model_content=content, num_threads=threads)
+    except ValueError as exc:
+        raise ModelFileError(f"{model_path}: not a LiteRT model ({exc})") from None
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    # Both exported files take and return float32 (the int8 one quantises inside).
+    if (inp["dtype"], out["dtype"], list(inp["shape"][1:]), out["shape"][-1]) != (
+            np.float32, np.float32, shape, config.NUM_OUTPUTS):
+        raise ModelFileError(f"{model_path}: expected float32 (N, 28, 28, 1) -> (N, {config.NUM_OUTPUTS}), got "
+                             f"{inp['dtype'].__name__} {inp['shape']} -> {out['dtype'].__name__} {out['shape']}")
+    interpreter.resize_tensor_input(inp["index"], [batch_size] + shape)
+    interpreter.allocate_tensors()
+    return interpreter, inp["index"], out["index"]
+
+
+def _invoke(interpreter, inp, out, batch):
+    interpreter.set_tensor(inp, batch)
+    interpreter.invoke()
+    return interpreter.get_tensor(out)
+
+
+def _litert_runner(model_path):
     content = Path(model_path).read_bytes()
     shape = [config.IMAGE_SIZE, config.IMAGE_SIZE, 1]
-
-    def interpreter_for(batch_size, threads):
-        try:
-            interpreter = Interpreter(model_content=content, num_threads=threads)
-        except ValueError as exc:
-            raise ModelFileError(f"{model_path}: not a LiteRT model ({exc})") from None
-        (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
-        # Both exported files take and return float32 (the int8 one quantises inside).
-        if (inp["dtype"], out["dtype"], list(inp["shape"][1:]), out["shape"][-1]) != (
-                np.float32, np.float32, shape, config.NUM_OUTPUTS):
-            raise ModelFileError(f"{model_path}: expected float32 (N, 28, 28, 1) -> (N, {config.NUM_OUTPUTS}), got "
-                                 f"{inp['dtype'].__name__} {inp['shape']} -> {out['dtype'].__name__} {out['shape']}")
-        interpreter.resize_tensor_input(inp["index"], [batch_size] + shape)
-        interpreter.allocate_tensors()
-        return interpreter, inp["index"], out["index"]
-
     # One image per request is the common case: it gets its own interpreter, sized
     # once and single-threaded (a second thread costs more than it saves on one
     # image). Batches share a second one, fed in chunks of LITERT_BATCH_CHUNK and
     # resized only when the chunk size changes (a few microseconds).
-    single = interpreter_for(1, 1)
-    many, many_in, many_out = interpreter_for(1, config.LITERT_THREADS)
+    single = _litert_interpreter(content, model_path, 1, 1)
+    many, many_in, many_out = _litert_interpreter(content, model_path, 1, config.LITERT_THREADS)
     many_size = 1
     lock = threading.Lock()  # an interpreter must not run two calls at once (threaded servers)
-
-    def invoke(interpreter, inp, out, batch):
-        interpreter.set_tensor(inp, batch)
-        interpreter.invoke()
-        return interpreter.get_tensor(out)
 
     def run(batch):
         nonlocal many_size
         with lock:
             if len(batch) == 1:
-                return invoke(*single, batch)
+                return _invoke(*single, batch)
             outputs = [np.empty((0, config.NUM_OUTPUTS), np.float32)]
             for start in range(0, len(batch), config.LITERT_BATCH_CHUNK):
                 chunk = batch[start:start + config.LITERT_BATCH_CHUNK]
@@ -89,7 +93,7 @@ def _litert_runner(model_path):
                     many.resize_tensor_input(many_in, [len(chunk)] + shape)
                     many.allocate_tensors()
                     many_size = len(chunk)
-                outputs.append(invoke(many, many_in, many_out, chunk))
+                outputs.append(_invoke(many, many_in, many_out, chunk))
             return np.concatenate(outputs)
 
     return run

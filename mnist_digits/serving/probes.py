@@ -6,16 +6,11 @@
                         once the server is shutting down
 
 The production server (server.py) flags its shutdown in memory all its workers
-share, from the moment it gets SIGTERM; other servers call `mark_shutting_down()`,
-so a load balancer stops sending new requests while those in flight finish.
-`install()` also chains that call in front of the server's own SIGTERM handler
-when the server has installed one in Python (gunicorn workers do); where it has
-not, SIGTERM is left exactly as it was.
+share, from the moment it gets SIGTERM, so a load balancer stops sending new
+requests while those in flight finish. (waitress has no graceful stop to wait
+for: SIGTERM ends it at once.)
 """
 import logging
-import signal
-import threading
-import weakref
 
 import numpy as np
 from flask import current_app
@@ -25,8 +20,6 @@ from mnist_digits.serving import server
 
 SHUTTING_DOWN = "the server is shutting down"
 log = logging.getLogger(__name__)
-_states = weakref.WeakSet()          # the readiness of every app in this process
-_hooked = threading.Event()           # SIGTERM is chained at most once per process
 
 
 class Readiness:
@@ -34,7 +27,6 @@ class Readiness:
 
     def __init__(self):
         self._reason = "the model is loading"
-        _states.add(self)
 
     @property
     def reason(self):
@@ -52,12 +44,6 @@ class Readiness:
         self._reason = reason
 
 
-def mark_shutting_down():
-    """Every app in this process answers not ready from now on (call it on SIGTERM)."""
-    for state in list(_states):
-        state.set_not_ready(SHUTTING_DOWN)
-
-
 def readiness(app=None):
     return (app or current_app).extensions["readiness"]
 
@@ -69,25 +55,6 @@ def warm_up(predictor):
     (result,) = predictor.predict_images([digit], "enhanced")
     if len(result["probabilities"]) != config.NUM_CLASSES:
         raise RuntimeError(f"the warm-up answered {len(result['probabilities'])} probabilities")
-
-
-def _chain_sigterm():
-    """Put mark_shutting_down() in front of the server's Python SIGTERM handler, if any."""
-    if _hooked.is_set() or threading.current_thread() is not threading.main_thread():
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-    if not callable(previous):  # default or ignored: the server did not ask for SIGTERM, leave it alone
-        return
-
-    def on_sigterm(signum, frame):
-        mark_shutting_down()
-        previous(signum, frame)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    # Re-installing resets this flag; gunicorn sets it so that SIGTERM does not
-    # interrupt the system calls of requests in flight. Keep it that way.
-    signal.siginterrupt(signal.SIGTERM, False)
-    _hooked.set()
 
 
 def install(app, predictor):
@@ -110,5 +77,4 @@ def install(app, predictor):
         state.set_not_ready(f"the model failed its warm-up ({exc.__class__.__name__})")
     else:
         state.set_ready()
-    _chain_sigterm()
     return state

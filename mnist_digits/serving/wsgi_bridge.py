@@ -17,13 +17,22 @@ granian calls `__rsgi_init__` in each worker process after it has started
 import asyncio
 import io
 import json
+import logging
 import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from granian.rsgi import ProtocolClosed
+
 # Headers WSGI passes without the HTTP_ prefix.
 _PLAIN_HEADERS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+# How a header sent more than once becomes one environ value: RFC 9110 5.3 joins
+# field lines with a comma; Cookie is the exception (RFC 6265 5.4, RFC 9113 8.2.3:
+# "; "), and Werkzeug's cookie parser splits on ";" only, so "a=1,b=2" would read
+# as one cookie a with the value "1,b=2".
+_JOINERS = {"HTTP_COOKIE": "; "}
+log = logging.getLogger(__name__)
 
 
 def error_body(code, message):
@@ -82,17 +91,26 @@ class WSGIBridge:
         try:
             body = await asyncio.wait_for(self._read_body(scope, protocol), self.body_timeout_s)
         except asyncio.TimeoutError:
+            # The app never sees this request, so its access log does not either: say it here.
+            log.info("%s %s: the body did not arrive within %g s; answered 408",
+                     scope.method, scope.path, self.body_timeout_s)
             protocol.response_bytes(408, [("content-type", "application/json"), ("connection", "close")],
                                     error_body("request_timeout", f"the request body did not arrive within "
                                                f"{self.body_timeout_s:g} s"))
             return
-        except Exception:  # the client went away mid-body: nobody to answer
+        except ProtocolClosed:  # the client went away mid-body: nobody to answer
+            log.info("%s %s: the client closed the connection before its body arrived; not answered",
+                     scope.method, scope.path)
+            return
+        except Exception:  # a bug in reading the body: the connection is dropped, the trace kept
+            log.exception("%s %s: reading the request body failed; not answered", scope.method, scope.path)
             return
         environ = self._environ(scope, body)
         loop = asyncio.get_running_loop()
         try:
             status, headers, content = await loop.run_in_executor(self.pool, self._call_app, environ)
         except Exception:  # a WSGI app answers its own errors; this is a bug in the app itself
+            log.exception("%s %s: the app raised instead of answering; answered 500", scope.method, scope.path)
             status, headers = 500, [("content-type", "application/json")]
             content = error_body("internal_error", "the server failed to answer; this is a bug on our side")
         protocol.response_bytes(status, headers, content)
@@ -136,8 +154,13 @@ class WSGIBridge:
             "wsgi.run_once": False,
         }
         for name, value in scope.headers.items():
+            if "_" in name:
+                # "X_Api-Key" would land on the same key as "X-Api-Key" (a client could
+                # pass one header off as another behind a proxy that checks only the
+                # first spelling); Werkzeug's server and nginx drop these too.
+                continue
             key = _PLAIN_HEADERS.get(name) or "HTTP_" + name.upper().replace("-", "_")
-            environ[key] = f"{environ[key]},{value}" if key in environ else value
+            environ[key] = f"{environ[key]}{_JOINERS.get(key, ', ')}{value}" if key in environ else value
         if "CONTENT_LENGTH" not in environ or body:
             # A chunked body, now buffered, or the bytes actually read: the app sees
             # the real length (one past the limit tells it the body was too big).

@@ -7,6 +7,7 @@ import pytest
 from matplotlib import ft2font
 from PIL import Image
 
+import config
 from mnist_digits.gate import non_digits as nd
 
 
@@ -34,7 +35,7 @@ def test_families_are_made_differently():
     assert not set(nd.TRAINING_FONTS) & set(nd.HELDOUT_FONTS)
     assert set(nd.FAMILIES["training"]) & set(nd.FAMILIES["heldout"]) == {"glyph"}
     training = nd.training_non_digits(20, seed=1)
-    heldout = nd.heldout_non_digits(20, seed=1)
+    heldout = nd.make_non_digits("heldout", 20, seed=1)[0]
     assert not any(_same(a, b) for a in training for b in heldout)
 
 
@@ -51,7 +52,7 @@ def test_digit_like_characters_and_digits_are_never_drawn():
 def test_every_font_has_every_character_it_is_asked_for(fonts, chars):
     # A missing glyph would be drawn as an empty box: a square, not the letter meant.
     for name in fonts:
-        font = ft2font.FT2Font(str(nd.FONT_DIR / name))
+        font = ft2font.FT2Font(name)
         assert all(font.get_char_index(ord(c)) for c in chars), name
 
 
@@ -62,6 +63,16 @@ def test_the_committed_handwriting_fonts_are_all_there_with_their_licences():
         path = Path(path)
         assert path.is_file() and (path.parent / "licenses" / f"{path.stem}.txt").is_file(), path.name
         assert f"| {path.stem} |" in (path.parent / "README.md").read_text()
+
+
+def test_every_glyph_font_is_committed_with_its_licence_and_provenance():
+    # Read from data/fonts, never from another package's files: an upgrade of
+    # matplotlib or Gradio must not change what the gate trains on.
+    fonts = nd.TRAINING_FONTS + nd.HELDOUT_FONTS + tuple(map(nd.katex_font, nd.KATEX_CHARS))
+    readme = (config.FONT_DIR / "README.md").read_text()
+    for path in map(Path, fonts):
+        assert path.is_file() and path.parent.parent == config.FONT_DIR, path
+        assert (path.parent / "LICENSE.txt").is_file() and f"| {path.parent.name}/{path.name} |" in readme, path
 
 
 def test_handwriting_fonts_draw_their_characters_or_nothing_never_a_box():
@@ -83,7 +94,7 @@ def test_every_katex_font_is_found_and_has_its_characters():
     for name, chars in nd.KATEX_CHARS.items():
         font = ft2font.FT2Font(nd.katex_font(name))
         assert all(font.get_char_index(ord(c)) for c in chars), name
-    with pytest.raises(FileNotFoundError, match="requirements.txt"):
+    with pytest.raises(FileNotFoundError, match="NoSuchFont-Regular"):
         nd.katex_font("NoSuchFont-Regular")
 
 

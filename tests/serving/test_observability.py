@@ -62,14 +62,17 @@ def test_one_json_line_per_request_with_prediction_or_error(client, capsys):
     client.post("/predict", data=EXAMPLES[7], content_type="image/png", headers={"X-Request-ID": "req-ok"})
     client.post("/predict", data=b"not an image", content_type="image/png", headers={"X-Request-ID": "req-bad"})
     client.post("/predict", json={"instances": [[[0] * 28] * 28, "%%%"]}, headers={"X-Request-ID": "req-batch"})
+    # The V2 protocol's error body has no code: the route notes it for the log line.
+    client.post(f"/v2/models/{config.V2_MODEL_NAME}/infer", json={"inputs": []}, headers={"X-Request-ID": "req-v2"})
     lines = {line["request_id"]: line for line in log_lines(capsys.readouterr().err)
              if line["logger"] == "digits.access"}
-    ok, bad, batch = lines["req-ok"], lines["req-bad"], lines["req-batch"]
+    ok, bad, batch, v2 = lines["req-ok"], lines["req-bad"], lines["req-batch"], lines["req-v2"]
     assert set(ok) >= {"time", "request_id", "method", "path", "status", "duration_ms", "model_version"}
     assert (ok["method"], ok["path"], ok["status"], ok["prediction"]) == ("POST", "/predict", 200, 7)
     assert ok["duration_ms"] > 0 and ok["time"].endswith("+00:00")
     assert (bad["status"], bad["error_code"]) == (400, "invalid_image") and "prediction" not in bad
     assert (batch["status"], batch["error_code"]) == (400, "invalid_input")
+    assert (v2["status"], v2["error_code"]) == (400, "invalid_input")
 
 
 def test_lines_logged_inside_a_request_carry_its_id(predictor, capsys):

@@ -1,7 +1,4 @@
 """Liveness and readiness: ready only after a warm-up answer, not ready once shutting down."""
-import os
-import signal
-
 import pytest
 
 from mnist_digits.serving import probes
@@ -41,41 +38,6 @@ def test_a_failed_warm_up_keeps_the_app_unready_but_alive(predictor):
     assert response.get_json() == {"status": "not_ready",
                                    "reason": "the model failed its warm-up (RuntimeError)"}
     assert client.get("/health/live").status_code == 200
-
-
-def test_mark_shutting_down_flips_every_app(app, predictor):
-    other = create_app(predictor)
-    probes.mark_shutting_down()
-    for each in (app, other):
-        response = each.test_client().get("/health/ready")
-        assert response.status_code == 503
-        assert response.get_json()["reason"] == "the server is shutting down"
-
-
-def test_sigterm_is_chained_before_the_servers_own_handler(predictor, monkeypatch):
-    """A server that handles SIGTERM in Python (gunicorn's workers do) still gets it,
-    after readiness has flipped."""
-    seen = []
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
-    monkeypatch.setattr(probes, "_hooked", type(probes._hooked)())  # as in a fresh process
-    try:
-        app = create_app(predictor)
-        assert app.test_client().get("/health/ready").status_code == 200
-        os.kill(os.getpid(), signal.SIGTERM)
-        assert seen == [signal.SIGTERM]
-        assert app.test_client().get("/health/ready").status_code == 503
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def test_sigterm_is_left_alone_when_the_server_did_not_claim_it(predictor, monkeypatch):
-    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    monkeypatch.setattr(probes, "_hooked", type(probes._hooked)())
-    try:
-        create_app(predictor)
-        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def test_ready_is_503_once_the_production_server_is_told_to_stop(app, monkeypatch):
