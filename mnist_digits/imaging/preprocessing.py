@@ -132,13 +132,17 @@ def _block_means(v, n, factor):
     return v[:n * factor].reshape(n, factor).mean(axis=1)
 
 
-def _determined(terms, basis, keep):
-    """The quadratic's terms only where the kept pixels pin them down: along an axis
-    with fewer than three distinct positions (a sliver a few pixels wide) a quadratic
-    bends freely between them and invents ink, so a plane is fitted instead."""
-    if terms > 3 and min(np.unique(basis[keep, 1]).size, np.unique(basis[keep, 2]).size) < 3:
-        return 3
-    return terms
+# Degrees in (x, y) of the surface's terms, in _basis's order: 1, x, y, x², xy, y².
+_TERM_DEGREES = ((0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2))
+
+
+def _pinned_terms(terms, basis, keep):
+    """Which of the first `terms` terms the kept pixels pin down. A term of degree d
+    along an axis needs d + 1 distinct positions on it: over one column a slope is
+    free, between two a quadratic bends freely, and either invents ink on a sliver
+    a few pixels wide (the paper is then fitted with the terms that are pinned)."""
+    nx, ny = np.unique(basis[keep, 1]).size, np.unique(basis[keep, 2]).size
+    return [i for i, (dx, dy) in enumerate(_TERM_DEGREES[:terms]) if dx < nx and dy < ny]
 
 
 def _fit_background(gray, ys, xs):
@@ -162,10 +166,10 @@ def _fit_background(gray, ys, xs):
     # The first fit is a plane: the darkest third can sit all on one side of the
     # page, and a quadratic through one side extrapolates wildly to the other.
     for terms in (3, 6, 6):
-        terms = _determined(terms, basis, keep)
-        kept = basis[keep, :terms]   # least squares via the normal equations (a tiny ridge keeps them solvable)
+        cols = _pinned_terms(terms, basis, keep)
+        kept = basis[keep][:, cols]   # least squares via the normal equations (a tiny ridge keeps them solvable)
         coef = np.zeros(6)
-        coef[:terms] = np.linalg.solve(kept.T @ kept + 1e-3 * np.eye(terms), kept.T @ values[keep])
+        coef[cols] = np.linalg.solve(kept.T @ kept + 1e-3 * np.eye(len(cols)), kept.T @ values[keep])
         residual = values - basis @ coef
         below = residual[residual < 0]
         # Below the surface is noise only, a half-normal: sigma = sqrt(pi / 2) * mean |r|.
