@@ -220,12 +220,19 @@ def model_metadata(predictor):
 
 def create_blueprint(predictor):
     v2 = Blueprint("kserve_v2", __name__, url_prefix="/v2")
-    model = f"/models/{config.V2_MODEL_NAME}"
-    metadata = model_metadata(predictor)
+    _add_health_routes(v2, predictor)
+    _add_model_routes(v2, predictor)
+    v2.register_error_handler(DigitError, _protocol_error)
+    return v2
 
-    def not_ready():
-        return {"error": probes.readiness().reason}, 503
 
+def _not_ready():
+    """503 with probes' reason, so a V2 client sees why, as /health/ready's callers do."""
+    return {"error": probes.readiness().reason}, 503
+
+
+def _add_health_routes(v2, predictor):
+    """GET /v2 and the V2 health pair; readiness is the same state as /health/ready."""
     @v2.get("")
     def server_metadata():
         return {"name": "mnist-digits", "version": predictor.version, "extensions": ["binary_tensor_data"]}
@@ -236,7 +243,13 @@ def create_blueprint(predictor):
 
     @v2.get("/health/ready")
     def ready():
-        return {"ready": True} if probes.readiness().ready else not_ready()
+        return {"ready": True} if probes.readiness().ready else _not_ready()
+
+
+def _add_model_routes(v2, predictor):
+    """The model's metadata, readiness and infer endpoints under /v2/models/<name>."""
+    model = f"/models/{config.V2_MODEL_NAME}"
+    metadata = model_metadata(predictor)   # fixed for the process: built once, not per request
 
     @v2.get(model)
     def metadata_route():
@@ -244,31 +257,41 @@ def create_blueprint(predictor):
 
     @v2.get(f"{model}/ready")
     def model_ready():
-        return {"name": config.V2_MODEL_NAME, "ready": True} if probes.readiness().ready else not_ready()
+        return {"name": config.V2_MODEL_NAME, "ready": True} if probes.readiness().ready else _not_ready()
 
     @v2.post(f"{model}/infer")
     def infer():
-        req, name, value = parse_infer_request(request.get_data(cache=False), request.headers.get(HEADER_LENGTH))
-        outputs = requested_outputs(req)
-        if name == "input":
-            probabilities, scores = predictor.predict_scores(value)
-            is_digit = predictor.is_digit(scores)
-        else:
-            preprocess = parameters_of(req, "the request").get("preprocess")
-            results = predictor.predict_images(value, check_mode(preprocess))
-            probabilities = np.array([result["probabilities"] for result in results], np.float32)
-            scores = np.array([result["digit_score"] for result in results], np.float32)
-            is_digit = np.array([result["is_digit"] for result in results])  # the verdict /predict gives
-        predictions = probabilities.argmax(axis=1).astype(np.int64)
-        observability.note_predictions(predictions.tolist())
-        return infer_response(req, predictor.version, {
-            "probabilities": probabilities.astype(np.float32), "prediction": predictions,
-            "is_digit": is_digit, "digit_score": scores.astype(np.float32)}, outputs)
+        return _infer(predictor)
 
-    @v2.errorhandler(DigitError)
-    def protocol_error(exc):
-        observability.note_error(exc.code)
-        message = str(exc) if exc.index is None else f"item {exc.index}: {exc}"
-        return current_app.json.response({"error": message}), 400
 
-    return v2
+def _infer(predictor):
+    """One infer request: parse, run the named input, answer the requested outputs."""
+    req, name, value = parse_infer_request(request.get_data(cache=False), request.headers.get(HEADER_LENGTH))
+    outputs = requested_outputs(req)
+    if name == "input":
+        probabilities, scores = predictor.predict_scores(value)
+        is_digit = predictor.is_digit(scores)
+    else:
+        probabilities, scores, is_digit = _run_images(predictor, req, value)
+    predictions = probabilities.argmax(axis=1).astype(np.int64)
+    observability.note_predictions(predictions.tolist())
+    return infer_response(req, predictor.version, {
+        "probabilities": probabilities.astype(np.float32), "prediction": predictions,
+        "is_digit": is_digit, "digit_score": scores.astype(np.float32)}, outputs)
+
+
+def _run_images(predictor, req, images):
+    """(probabilities, digit scores, is_digit) of encoded images, preprocessed as /predict does."""
+    preprocess = parameters_of(req, "the request").get("preprocess")
+    results = predictor.predict_images(images, check_mode(preprocess))
+    probabilities = np.array([result["probabilities"] for result in results], np.float32)
+    scores = np.array([result["digit_score"] for result in results], np.float32)
+    is_digit = np.array([result["is_digit"] for result in results])  # the verdict /predict gives
+    return probabilities, scores, is_digit
+
+
+def _protocol_error(exc):
+    """Any refusal under /v2 answers the protocol's {"error": sentence} with 400, and counts as an error."""
+    observability.note_error(exc.code)
+    message = str(exc) if exc.index is None else f"item {exc.index}: {exc}"
+    return current_app.json.response({"error": message}), 400
