@@ -412,7 +412,7 @@ def robustness_table(r):
     return "\n".join(["| check | result | load avg |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows])
 
 
-def main():
+def _parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default=None,
                         help=f"comma-separated, of {', '.join(BACKENDS)} (default: those whose model is there)")
@@ -423,23 +423,21 @@ def main():
     parser.add_argument("--out", type=Path, default=SELF.parent / "results" / "flask.json")
     parser.add_argument("--serve", choices=list(REFERENCES), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)  # the references'
-    args = parser.parse_args()
-    if args.serve:
-        return REFERENCES[args.serve](args.port)
+    return parser
 
+
+def _backends(args, parser):
+    """The backends asked for, or those whose model file is there; an unknown name is a usage error."""
     backends = args.backends.split(",") if args.backends else available_backends()
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         parser.error(f"unknown backend(s) {sorted(unknown)}; choose from {list(BACKENDS)}")
-    tool = "wrk" if args.load == "wrk" or (args.load == "auto" and shutil.which("wrk")) else "python"
-    load = run_wrk if tool == "wrk" else run_python
-    load_before = load_average()
-    pngs = digit_pngs(config.MAX_BATCH_SIZE)
-    upload = multipart_png(pngs[0])
-    bodies = {"single": upload, "batch": batch_body(pngs), "batch_size": len(pngs)}
-    seconds = max(1, round(args.seconds))
-    server = f"granian {config.WSGI_WORKERS}x{config.WSGI_THREADS}"
+    return backends
 
+
+def _measure_all(backends, args, bodies, load, seconds):
+    """(speed rows, robustness results or None): the app per backend, then the references it is held to."""
+    server = f"granian {config.WSGI_WORKERS}x{config.WSGI_THREADS}"
     rows, robust = [], None
     with tempfile.TemporaryDirectory() as workdir:
         for backend in backends:
@@ -454,34 +452,56 @@ def main():
             rows.append(measure("naive baseline (Flask dev server, model.predict)",
                                 [SELF, "--serve", "baseline"], {}, bodies, load, seconds, workdir))
         if not args.no_robustness:
-            robust = robustness(upload, workdir, load)
-    prep_ms = preprocessing_ms(pngs[0])
+            robust = robustness(bodies["single"], workdir, load)
+    return rows, robust
 
-    table = speed_table(rows)
-    note = (f"One 28x28 PNG per multipart request; batch = {len(pngs)} base64 PNGs per JSON request "
+
+def _method_note(batch_size, seconds, tool, load_before, prep_ms):
+    """How the figures were taken, printed and stored beside the tables so they are never read without it."""
+    return (f"One 28x28 PNG per multipart request; batch = {batch_size} base64 PNGs per JSON request "
             f"(2 connections, Python client); {seconds} s per measurement; load generator: {tool}, on the same "
             f"{os.cpu_count()} CPU cores as the server (load average {load_before} at the start, and at each "
             f"measurement in the last column). preprocess_image alone on that PNG: {prep_ms:.3f} ms "
             f"(median, in-process).")
-    print(table)
-    print()
-    print(note)
-    robust_table = robustness_table(robust) if robust else None
-    if robust_table:
-        print()
-        print(robust_table)
 
+
+def _write_results(out, record):
+    """The JSON the README's tables are copied from, with the settings and machine they were measured on."""
     from mnist_digits.artifacts import write_json_atomic
-    write_json_atomic(args.out, {"table_markdown": table, "robustness_markdown": robust_table, "note": note,
-                                 "load_generator": tool, "seconds": seconds, "preprocess_ms": prep_ms,
-                                 "results": rows, "robustness": robust,
-                                 "load_average_at_start": load_before,
-                                 "settings": {k: getattr(config, k) for k in (
-                                     "WSGI_WORKERS", "WSGI_THREADS", "BATCH_MAX_IMAGES", "HTTP_HEADER_TIMEOUT_S",
-                                     "HTTP_BODY_TIMEOUT_S", "HTTP_MAX_CONNECTIONS", "SHUTDOWN_GRACE_S")},
-                                 "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-                                 "command": " ".join(["python", *sys.argv])})
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_json_atomic(out, {**record,
+                            "settings": {k: getattr(config, k) for k in (
+                                "WSGI_WORKERS", "WSGI_THREADS", "BATCH_MAX_IMAGES", "HTTP_HEADER_TIMEOUT_S",
+                                "HTTP_BODY_TIMEOUT_S", "HTTP_MAX_CONNECTIONS", "SHUTDOWN_GRACE_S")},
+                            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+                            "command": " ".join(["python", *sys.argv])})
+    print(f"wrote {out}", file=sys.stderr)
+
+
+def main():
+    parser = _parser()
+    args = parser.parse_args()
+    if args.serve:   # this script also runs the reference servers it measures against
+        return REFERENCES[args.serve](args.port)
+
+    backends = _backends(args, parser)
+    tool = "wrk" if args.load == "wrk" or (args.load == "auto" and shutil.which("wrk")) else "python"
+    load = run_wrk if tool == "wrk" else run_python
+    load_before = load_average()
+    pngs = digit_pngs(config.MAX_BATCH_SIZE)
+    bodies = {"single": multipart_png(pngs[0]), "batch": batch_body(pngs), "batch_size": len(pngs)}
+    seconds = max(1, round(args.seconds))
+
+    rows, robust = _measure_all(backends, args, bodies, load, seconds)
+    prep_ms = preprocessing_ms(pngs[0])
+    table = speed_table(rows)
+    note = _method_note(len(pngs), seconds, tool, load_before, prep_ms)
+    robust_table = robustness_table(robust) if robust else None
+    print(table, "", note, sep="\n")
+    if robust_table:
+        print("", robust_table, sep="\n")
+    _write_results(args.out, {"table_markdown": table, "robustness_markdown": robust_table, "note": note,
+                              "load_generator": tool, "seconds": seconds, "preprocess_ms": prep_ms,
+                              "results": rows, "robustness": robust, "load_average_at_start": load_before})
     return 0
 
 
