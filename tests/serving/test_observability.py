@@ -146,9 +146,9 @@ def predictor_version(client):
 
 
 # --- Metrics across worker processes: the real server ----------------------------------------
-@pytest.mark.process
-def test_metrics_add_up_across_worker_processes(tmp_path):
-    """Two workers each count what they serve; /metrics must show the exact totals."""
+@pytest.fixture
+def two_workers(tmp_path):
+    """The real server with two worker processes and JSON logs: (base URL, its open log, the log's path)."""
     port = free_port()
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log:
@@ -156,47 +156,66 @@ def test_metrics_add_up_across_worker_processes(tmp_path):
                             env={"MODEL_BACKEND": "litert", "WSGI_WORKERS": "2", "LOG_FORMAT": "json",
                                  "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")})
         try:
-            url = f"http://127.0.0.1:{port}"
-            digits = sorted(EXAMPLES)
-            sent, bad = {d: 0 for d in digits}, 0
-
-            def ask(i):  # a new connection each time, so both workers get a share
-                if i % 10 == 9:
-                    return None, requests.post(f"{url}/predict", data=b"junk", timeout=30,
-                                               headers={"Content-Type": "image/png"}).status_code
-                d = digits[i % len(digits)]
-                return d, requests.post(f"{url}/predict", data=EXAMPLES[d], timeout=30,
-                                        headers={"Content-Type": "image/png"}).status_code
-
-            pids, rounds = set(), 0
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                while len(pids) < 2 and rounds < 10:  # bounded: at most 10 x 100 requests
-                    rounds += 1
-                    for d, status in pool.map(ask, range(100)):
-                        if d is None:
-                            assert status == 400
-                            bad += 1
-                        else:
-                            assert status == 200
-                            sent[d] += 1
-                    log.flush()
-                    pids = {line["pid"] for line in log_lines(log_path.read_text())
-                            if line.get("logger") == "digits.access" and line["path"] == "/predict"}
-            assert len(pids) == 2, f"one worker served everything in {rounds} rounds: {pids}"
-
-            found = samples(requests.get(f"{url}/metrics", timeout=30).text)
-            good = sum(sent.values())
-            assert value(found, "digits_http_requests_total", route="/predict", method="POST", status="200") == good
-            assert value(found, "digits_http_requests_total", route="/predict", method="POST", status="400") == bad
-            assert value(found, "digits_http_request_duration_seconds_count", route="/predict") == good + bad
-            for d, count in sent.items():
-                assert value(found, "digits_predictions_total", digit=str(d)) == count
-            assert value(found, "digits_errors_total", code="invalid_image") == bad
-            assert value(found, "digits_batch_size_count") == good
-            info = [labels for (name, labels), v in found.items() if name == "digits_model_info" and v == 1]
-            assert [dict(labels)["backend"] for labels in info] == ["litert"]
+            yield f"http://127.0.0.1:{port}", log, log_path
         finally:
             stop_server(proc)
+
+
+def ask(url, digits, i):
+    """(digit sent, status), or (None, status) for every 10th request, which is junk so 400s are counted too.
+    A new connection each time, so both workers get a share."""
+    if i % 10 == 9:
+        return None, requests.post(f"{url}/predict", data=b"junk", timeout=30,
+                                   headers={"Content-Type": "image/png"}).status_code
+    d = digits[i % len(digits)]
+    return d, requests.post(f"{url}/predict", data=EXAMPLES[d], timeout=30,
+                            headers={"Content-Type": "image/png"}).status_code
+
+
+def predict_pids(log_path):
+    """The worker pids whose access log lines show a /predict."""
+    return {line["pid"] for line in log_lines(log_path.read_text())
+            if line.get("logger") == "digits.access" and line["path"] == "/predict"}
+
+
+def send_until_both_workers_served(url, log, log_path):
+    """({digit: 200s}, number of 400s) once both workers have served /predict; fails if one never does."""
+    digits = sorted(EXAMPLES)
+    sent, bad = {d: 0 for d in digits}, 0
+    pids, rounds = set(), 0
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        while len(pids) < 2 and rounds < 10:  # bounded: at most 10 x 100 requests
+            rounds += 1
+            for d, status in pool.map(lambda i: ask(url, digits, i), range(100)):
+                if d is None:
+                    assert status == 400
+                    bad += 1
+                else:
+                    assert status == 200
+                    sent[d] += 1
+            log.flush()
+            pids = predict_pids(log_path)
+    assert len(pids) == 2, f"one worker served everything in {rounds} rounds: {pids}"
+    return sent, bad
+
+
+@pytest.mark.process
+def test_metrics_add_up_across_worker_processes(two_workers):
+    """Two workers each count what they serve; /metrics must show the exact totals."""
+    url, log, log_path = two_workers
+    sent, bad = send_until_both_workers_served(url, log, log_path)
+
+    found = samples(requests.get(f"{url}/metrics", timeout=30).text)
+    good = sum(sent.values())
+    assert value(found, "digits_http_requests_total", route="/predict", method="POST", status="200") == good
+    assert value(found, "digits_http_requests_total", route="/predict", method="POST", status="400") == bad
+    assert value(found, "digits_http_request_duration_seconds_count", route="/predict") == good + bad
+    for d, count in sent.items():
+        assert value(found, "digits_predictions_total", digit=str(d)) == count
+    assert value(found, "digits_errors_total", code="invalid_image") == bad
+    assert value(found, "digits_batch_size_count") == good
+    info = [labels for (name, labels), v in found.items() if name == "digits_model_info" and v == 1]
+    assert [dict(labels)["backend"] for labels in info] == ["litert"]
 
 
 def test_the_metrics_directory_is_emptied_at_start(tmp_path, monkeypatch):
