@@ -78,16 +78,14 @@ def _v2_infer_request():
 
 def _operations_paths(version):
     """The probes, /metrics, /docs and the Open Inference Protocol (KServe V2) routes."""
-    model = f"/v2/models/{config.V2_MODEL_NAME}"
+    return {**_probe_paths(), **_v2_paths(version)}
+
+
+def _probe_paths():
+    """What operators and orchestrators call: the Kubernetes-style probes, the metrics, the docs page."""
     not_ready = _json("Not ready: loading, failed its warm-up, or shutting down.", {
         "type": "object", "required": ["status", "reason"],
         "properties": {"status": {"type": "string", "enum": ["not_ready"]}, "reason": {"type": "string"}}})
-    tensor = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
-        "name": {"type": "string"}, "datatype": {"type": "string"},
-        "shape": {"type": "array", "items": {"type": "integer"}},
-        "data": {"type": "array", "items": {}, "description": "Flat or nested; absent when sent as binary."},
-        "parameters": {"type": "object"}}}
-    v2_ready = {"200": _json("Ready."), "503": _V2_ERROR}
     return {
         "/health/live": _get("Liveness: the process answers", {"200": _json("Alive.")}),
         "/health/ready": _get("Readiness: the model has loaded and answered its warm-up", {
@@ -99,28 +97,46 @@ def _operations_paths(version):
                     "content": {"text/plain": {"schema": {"type": "string"}}}}}),
         "/docs": _get("This document as a Swagger UI page (served locally, works offline)", {
             "200": {"description": "HTML page.", "content": {"text/html": {"schema": {"type": "string"}}}}}),
+    }
+
+
+def _v2_paths(version):
+    """The Open Inference Protocol's server and model routes (mnist_digits/serving/kserve_v2.py)."""
+    model = f"/v2/models/{config.V2_MODEL_NAME}"
+    v2_ready = {"200": _json("Ready."), "503": _V2_ERROR}
+    return {
         "/v2": _get("Open Inference Protocol: server metadata", {"200": _json("Name, version, extensions.")}),
         "/v2/health/live": _get("Open Inference Protocol: liveness", {"200": _json("Alive.")}),
         "/v2/health/ready": _get("Open Inference Protocol: readiness", v2_ready),
         model: _get("Open Inference Protocol: model metadata (inputs, outputs, datatypes, shapes)",
                     {"200": _json(f"Model {config.V2_MODEL_NAME}, version {version}.")}),
         f"{model}/ready": _get("Open Inference Protocol: model readiness", v2_ready),
-        f"{model}/infer": {"post": {
-            "summary": "Open Inference Protocol: inference",
-            "description": "One input: `input` FP32 [N, 28, 28, 1] or [N, 784], pixels in [0, 1] as the "
-                           "model takes them (white digit on black, no preprocessing), or `image` BYTES [N] "
-                           "of encoded images (base64 in JSON), preprocessed like /predict (request "
-                           "parameter `preprocess`). Answers `probabilities` FP32 [N, 10] and `prediction` "
-                           "INT64 [N], and echoes `id`. The binary tensor data extension "
-                           "(Inference-Header-Content-Length) works as in Triton.",
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _v2_infer_request()}}},
-            "responses": {"200": _json("The outputs.", {"type": "object", "required": ["model_name", "outputs"],
-                                                        "properties": {"id": {"type": "string"},
-                                                                       "model_name": {"type": "string"},
-                                                                       "model_version": {"type": "string"},
-                                                                       "outputs": {"type": "array", "items": tensor}}}),
-                          "400": _V2_REFUSED, "413": _ERROR},
-        }},
+        f"{model}/infer": {"post": _v2_infer_operation()},
+    }
+
+
+def _v2_infer_operation():
+    """POST /v2/models/<name>/infer: its request is _v2_infer_request(), its answer a list of tensors."""
+    tensor = {"type": "object", "required": ["name", "datatype", "shape"], "properties": {
+        "name": {"type": "string"}, "datatype": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer"}},
+        "data": {"type": "array", "items": {}, "description": "Flat or nested; absent when sent as binary."},
+        "parameters": {"type": "object"}}}
+    return {
+        "summary": "Open Inference Protocol: inference",
+        "description": "One input: `input` FP32 [N, 28, 28, 1] or [N, 784], pixels in [0, 1] as the "
+                       "model takes them (white digit on black, no preprocessing), or `image` BYTES [N] "
+                       "of encoded images (base64 in JSON), preprocessed like /predict (request "
+                       "parameter `preprocess`). Answers `probabilities` FP32 [N, 10] and `prediction` "
+                       "INT64 [N], and echoes `id`. The binary tensor data extension "
+                       "(Inference-Header-Content-Length) works as in Triton.",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _v2_infer_request()}}},
+        "responses": {"200": _json("The outputs.", {"type": "object", "required": ["model_name", "outputs"],
+                                                    "properties": {"id": {"type": "string"},
+                                                                   "model_name": {"type": "string"},
+                                                                   "model_version": {"type": "string"},
+                                                                   "outputs": {"type": "array", "items": tensor}}}),
+                      "400": _V2_REFUSED, "413": _ERROR},
     }
 
 
@@ -140,14 +156,104 @@ def _one_of_keys(key, schema, preprocess):
 
 def build_spec(version="unknown"):
     """The OpenAPI 3.0 document (a dict), stamped with the served model's version."""
-    preprocess = {"type": "string", "enum": list(PREPROCESS_MODES), "default": "enhanced",
-                  "description": "`enhanced` (default) crops, centres and cleans the digit the way "
-                                 "MNIST was made; `basic` only resizes the whole picture."}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Handwritten digit classifier",
+            "version": version,
+            "description": "Classifies one handwritten digit (0-9) per image with an MNIST CNN. "
+                           f"Limits: {config.MAX_REQUEST_BYTES} bytes per request, "
+                           f"{config.MAX_IMAGE_PIXELS} pixels per image, "
+                           f"{config.MAX_BATCH_SIZE} images per batch.",
+        },
+        "paths": {
+            "/predict": {"post": _predict_operation()},
+            "/health": {"get": _health_operation()},
+            "/openapi.json": {"get": _openapi_operation()},
+            **_operations_paths(version),
+        },
+        # Keys are opt-in (API_KEYS): with none configured, no credentials are needed ({}).
+        "security": [{}, {"bearer": []}, {"apiKey": []}],
+        "components": _components(),
+    }
+
+
+def _preprocess_schema():
+    """The `preprocess` choice, taken as a query parameter, a form field or a JSON key."""
+    return {"type": "string", "enum": list(PREPROCESS_MODES), "default": "enhanced",
+            "description": "`enhanced` (default) crops, centres and cleans the digit the way "
+                           "MNIST was made; `basic` only resizes the whole picture."}
+
+
+def _predict_operation():
+    """POST /predict: one image (multipart, raw bytes or JSON) or a batch (`instances`)."""
+    preprocess = _preprocess_schema()
+    return {
+        "summary": "Classify one image, or a batch of them",
+        "parameters": [{"name": "preprocess", "in": "query", "required": False,
+                        "schema": preprocess}],
+        "requestBody": _predict_request_body(preprocess),
+        "responses": {
+            "200": {"description": "The prediction (a batch answers `predictions`).",
+                    "content": {"application/json": {"schema": {"oneOf": [
+                        {"$ref": "#/components/schemas/Prediction"},
+                        {"type": "object", "required": ["predictions"],
+                         "properties": {"predictions": {
+                             "type": "array",
+                             "items": {"$ref": "#/components/schemas/Prediction"}}}},
+                    ]}}}},
+            "400": _PREDICT_REFUSED, "401": _ERROR, "405": _ERROR, "413": _ERROR, "415": _ERROR,
+            "500": _ERROR,
+        },
+    }
+
+
+def _predict_request_body(preprocess):
+    """The three ways to send /predict an image; JSON carries exactly one of image, pixels, instances."""
     base64_image = {"type": "string", "pattern": f"^(data:image/[A-Za-z0-9.+-]+;base64,)?{_BASE64}$",
                     "description": "A PNG/JPEG/... file in base64; a `data:image/png;base64,` prefix is allowed."}
     pixels = _pixels_schema(f"{config.IMAGE_SIZE}x{config.IMAGE_SIZE} grayscale values, 0-255 "
                             "or 0-1, white digit on black or dark digit on white.")
-    prediction = {
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["image"],
+                "properties": {"image": {"type": "string", "format": "binary"},
+                               "preprocess": preprocess}}},
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"oneOf": [
+                _one_of_keys("image", base64_image, preprocess),
+                _one_of_keys("pixels", pixels, preprocess),
+                _one_of_keys("instances", {
+                    "type": "array", "minItems": 1, "maxItems": config.MAX_BATCH_SIZE,
+                    "items": {"oneOf": [base64_image, pixels]}}, preprocess),
+            ]}},
+        },
+    }
+
+
+def _health_operation():
+    return {
+        "summary": "Liveness: the model is loaded and answering",
+        "responses": {"200": {"description": "Ready.", "content": {"application/json": {
+            "schema": {"type": "object", "required": ["status", "model_version"],
+                       "properties": {"status": {"type": "string", "enum": ["ok"]},
+                                      "model_version": {"type": "string"}}}}}}},
+    }
+
+
+def _openapi_operation():
+    return {
+        "summary": "This document",
+        "responses": {"200": {"description": "OpenAPI 3 document.",
+                              "content": {"application/json": {"schema": {"type": "object"}}}}},
+    }
+
+
+def _prediction_schema():
+    """One image's answer from /predict (components/schemas/Prediction)."""
+    return {
         "type": "object",
         "required": ["prediction", "confidence", "probabilities", "top_k", "is_digit", "digit_score",
                      "preprocess", "model_version"],
@@ -171,93 +277,29 @@ def build_spec(version="unknown"):
             "model_version": {"type": "string", "description": "md5 prefix of the served model file."},
         },
     }
+
+
+def _components():
+    """The shared schemas, the two ways to send an API key, and the REST API's error answer."""
     return {
-        "openapi": "3.0.3",
-        "info": {
-            "title": "Handwritten digit classifier",
-            "version": version,
-            "description": "Classifies one handwritten digit (0-9) per image with an MNIST CNN. "
-                           f"Limits: {config.MAX_REQUEST_BYTES} bytes per request, "
-                           f"{config.MAX_IMAGE_PIXELS} pixels per image, "
-                           f"{config.MAX_BATCH_SIZE} images per batch.",
+        "schemas": {
+            "Prediction": _prediction_schema(),
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                "type": "object", "required": ["code", "message"],
+                "properties": {"code": {"type": "string", "example": "invalid_image"},
+                               "message": {"type": "string"},
+                               "index": {"type": "integer", "minimum": 0,
+                                         "description": "In a batch (`instances`), the item at fault."}}}}},
         },
-        "paths": {
-            "/predict": {
-                "post": {
-                    "summary": "Classify one image, or a batch of them",
-                    "parameters": [{"name": "preprocess", "in": "query", "required": False,
-                                    "schema": preprocess}],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "multipart/form-data": {"schema": {
-                                "type": "object", "required": ["image"],
-                                "properties": {"image": {"type": "string", "format": "binary"},
-                                               "preprocess": preprocess}}},
-                            "image/*": {"schema": {"type": "string", "format": "binary"}},
-                            "application/json": {"schema": {"oneOf": [
-                                _one_of_keys("image", base64_image, preprocess),
-                                _one_of_keys("pixels", pixels, preprocess),
-                                _one_of_keys("instances", {
-                                    "type": "array", "minItems": 1, "maxItems": config.MAX_BATCH_SIZE,
-                                    "items": {"oneOf": [base64_image, pixels]}}, preprocess),
-                            ]}},
-                        },
-                    },
-                    "responses": {
-                        "200": {"description": "The prediction (a batch answers `predictions`).",
-                                "content": {"application/json": {"schema": {"oneOf": [
-                                    {"$ref": "#/components/schemas/Prediction"},
-                                    {"type": "object", "required": ["predictions"],
-                                     "properties": {"predictions": {
-                                         "type": "array",
-                                         "items": {"$ref": "#/components/schemas/Prediction"}}}},
-                                ]}}}},
-                        "400": _PREDICT_REFUSED, "401": _ERROR, "405": _ERROR, "413": _ERROR, "415": _ERROR,
-                        "500": _ERROR,
-                    },
-                },
-            },
-            "/health": {
-                "get": {
-                    "summary": "Liveness: the model is loaded and answering",
-                    "responses": {"200": {"description": "Ready.", "content": {"application/json": {
-                        "schema": {"type": "object", "required": ["status", "model_version"],
-                                   "properties": {"status": {"type": "string", "enum": ["ok"]},
-                                                  "model_version": {"type": "string"}}}}}}},
-                },
-            },
-            "/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "responses": {"200": {"description": "OpenAPI 3 document.",
-                                          "content": {"application/json": {"schema": {"type": "object"}}}}},
-                },
-            },
-            **_operations_paths(version),
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "A key from API_KEYS."},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
         },
-        # Keys are opt-in (API_KEYS): with none configured, no credentials are needed ({}).
-        "security": [{}, {"bearer": []}, {"apiKey": []}],
-        "components": {
-            "schemas": {
-                "Prediction": prediction,
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                    "type": "object", "required": ["code", "message"],
-                    "properties": {"code": {"type": "string", "example": "invalid_image"},
-                                   "message": {"type": "string"},
-                                   "index": {"type": "integer", "minimum": 0,
-                                             "description": "In a batch (`instances`), the item at fault."}}}}},
-            },
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "A key from API_KEYS."},
-                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-            },
-            "responses": {
-                "Error": {"description": "What was wrong, as a machine code and a sentence: 400 bad "
-                                         "image/JSON/shape, 401 no valid API key (when API_KEYS is set), "
-                                         "404/405 wrong URL or method, 413 over a "
-                                         "size limit, 415 unsupported Content-Type.",
-                          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-            },
+        "responses": {
+            "Error": {"description": "What was wrong, as a machine code and a sentence: 400 bad "
+                                     "image/JSON/shape, 401 no valid API key (when API_KEYS is set), "
+                                     "404/405 wrong URL or method, 413 over a "
+                                     "size limit, 415 unsupported Content-Type.",
+                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         },
     }
