@@ -1,0 +1,1 @@
+"""Datasets the model learns from and is measured on, beyond MNIST and USPS."""
