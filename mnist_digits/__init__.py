@@ -3,5 +3,6 @@
     imaging/   pictures in: decoding any image, preprocessing it to MNIST's 28x28, request payloads
     model/     the model: runners per backend, the shared predictor, calibration, batching
     gate/      the digit gate ("is this a digit at all?") and the examples it learns from
+    datasets/  the real handwriting beyond MNIST (other writers' digits, real non-digits) and its split
     serving/   the REST API's stack: server, WSGI bridge, probes, metrics and logs, keys, docs, V2
 """
