@@ -16,6 +16,8 @@ The story:
    accuracy against the float one; both must give the Keras model's is_digit
    verdict (digit score >= metrics.json's digit_threshold) on the test digits
    and on training-family non-digits (non_digits.py). A failed check writes nothing.
+   Both files keep the model's two outputs by name (`probabilities`, `digit_score`,
+   in the signature): the runner reads them by name and refuses a file without them.
 4. Write the files atomically and record md5, size and test accuracy of each in
    metrics.json's "artifacts" map (the predictor serves only files it finds
    there), plus the md5 of the .h5 they came from, so stale exports are noticed.

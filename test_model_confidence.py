@@ -7,10 +7,16 @@ mass), through the shared calibrated predictor on:
   (a) the MNIST test set as it is;
   (b) MNIST test digits changed the way real inputs differ (see VARIANTS);
   (c) USPS, scanned ZIP-code digits from another source entirely (data/usps/);
-  (d) pictures that are not digits (non_digits.py): the training family drawn
-      with another seed, the held-out family, drawn differently from anything
-      the digit gate was trained on (other fonts, strokes, shapes), and letters
-      in handwriting fonts the gate never saw.
+  (d) real digits written on tablets at the test writer sites (UNIPEN), which no
+      training or choice ever saw, and those of the validation sites ("chosen on":
+      they picked the recipe and the threshold);
+  (e) pictures that are not digits: drawn ones (non_digits.py: the training family
+      drawn with another seed, the held-out family, drawn differently from anything
+      the model was trained on, and letters in handwriting fonts it never saw), and
+      real ones (datasets/real_handwriting.py): the held-out source (handwritten
+      symbols: never trained on, never chosen on), letters of the test sites, and the
+      validation letters and doodles ("chosen on"). Look-alikes (O, l, Z, S, "}", an
+      apple...: a person may mean a digit) are reported apart.
 
 For each set and mode it reports accuracy, mean confidence on correct and on
 wrong answers, expected calibration error (ECE) and how many digits the model
@@ -37,11 +43,23 @@ from load_mnist_local import MnistFileError, load_data
 from mnist_digits.gate.non_digits import make_non_digits, to_model_inputs
 from mnist_digits.imaging.preprocessing import PREPROCESS_MODES, preprocess_image
 from mnist_digits.artifacts import write_atomic, write_json_atomic
+from mnist_digits.datasets import real_handwriting
 from utils import Predictor
 
 BATCH = 1000
 NON_DIGITS = 4000                 # pictures per non-digit family (--limit caps it too)
 NON_DIGIT_SEED = 1009             # not a seed the gate's training or threshold used
+CHOSEN_ON = " (chosen on)"        # validation sets: they picked the recipe and the threshold
+# The real non-digit sets reported: (set, split, look-alikes, name).
+REAL_NON_DIGITS = (
+    (config.HELD_OUT_NON_DIGIT_SOURCE, "test", False, "real symbols, held-out source"),
+    (config.HELD_OUT_NON_DIGIT_SOURCE, "test", "only", "real symbols, held-out source, look-alikes"),
+    ("unipen_latin_letters", "test", False, "real letters, test sites"),
+    ("unipen_latin_letters", "test", "only", "real letters, test sites, look-alikes"),
+    ("quickdraw_6cat", "test", "only", "real doodles, look-alike category"),
+    ("unipen_latin_letters", "validation", False, "real letters, validation sites" + CHOSEN_ON),
+    ("quickdraw_6cat", "validation", False, "real doodles, validation category" + CHOSEN_ON),
+)
 
 
 def parse_args(argv=None):
@@ -136,6 +154,11 @@ def load_sets(limit, seed):
     # USPS is shuffled neither by class nor split; take a fixed random subset for --limit.
     order = np.random.default_rng(seed).permutation(len(usps["labels"]))[:limit]
     sets["USPS"] = (list(usps["images"][order]), usps["labels"][order].astype(np.uint8))
+    for split, name in (("test", "real digits, test sites"), ("validation", "real digits, validation sites")):
+        images, labels = real_handwriting.digits(split)
+        order = np.random.default_rng(seed).permutation(len(labels))[:limit]
+        sites = ", ".join(config.REAL_DIGIT_SITES[split])
+        sets[f"{name} ({sites}){CHOSEN_ON if split == 'validation' else ''}"] = (list(images[order]), labels[order])
     return sets
 
 
@@ -188,9 +211,14 @@ def evaluate(predictor, images, labels, mode):
 def load_non_digit_sets(limit, seed=NON_DIGIT_SEED):
     """name -> (pictures that are not digits, as users would send them; the kind of each)."""
     n = min(limit or NON_DIGITS, NON_DIGITS)
-    return {f"non-digits, {name}": make_non_digits(family, n, seed)
+    sets = {f"non-digits, {name}": make_non_digits(family, n, seed)
             for family, name in (("training", "training family"), ("heldout", "held-out family"),
                                  ("handwriting", "held-out handwriting"))}
+    for source, split, lookalikes, name in REAL_NON_DIGITS:
+        found = real_handwriting.select(source, split, lookalikes)
+        order = np.random.default_rng(seed).permutation(len(found.labels))[:limit]
+        sets[name] = (list(found.images[order]), found.labels[order].tolist())
+    return sets
 
 
 def evaluate_non_digits(predictor, pictures, kinds):
@@ -251,23 +279,28 @@ def kinds_table(non_digits):
 
 def plot_roc(digit_scores, non_digit_scores, threshold, path):
     """Digits accepted against non-digits accepted, over every threshold, for each
-    non-digit family; the model's threshold marked."""
+    non-digit set never chosen on (look-alikes dashed); the model's threshold marked.
+    Digits: every digit set never chosen on, pooled."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    thresholds = np.unique(np.concatenate([digit_scores, *non_digit_scores.values(), [threshold]]))
-    fig, ax = plt.subplots(figsize=(6, 5))
-    for (name, scores), colour in zip(non_digit_scores.items(), ("#1f77b4", "#d62728", "#2ca02c")):
-        accepted = [(scores >= t).mean() for t in thresholds]
-        kept = [(digit_scores >= t).mean() for t in thresholds]
-        ax.plot(accepted, kept, color=colour, label=name)
-        ax.scatter([(scores >= threshold).mean()], [(digit_scores >= threshold).mean()], color=colour, zorder=3)
+    digits = np.sort(digit_scores)
+    thresholds = np.unique(np.concatenate([digits, *non_digit_scores.values(), [threshold]]))
+    kept = 1 - np.searchsorted(digits, thresholds, side="left") / max(len(digits), 1)
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    colours = plt.get_cmap("tab10")
+    for i, (name, scores) in enumerate(non_digit_scores.items()):
+        scores = np.sort(scores)
+        accepted = 1 - np.searchsorted(scores, thresholds, side="left") / max(len(scores), 1)
+        style = "--" if "look-alike" in name else "-"
+        ax.plot(accepted, kept, style, color=colours(i % 10), label=name)
+        ax.scatter([(scores >= threshold).mean()], [(digits >= threshold).mean()], color=colours(i % 10), zorder=3)
     ax.set(xscale="log", xlim=(1e-3, 1), ylim=(0.9, 1.002), xlabel="non-digits accepted as digits",
-           ylabel="digits accepted (MNIST test, transformed MNIST, USPS)",
-           title=f"Digit gate ROC; dots: the model's threshold {threshold:.3g}")
+           ylabel="digits accepted (MNIST test and its variants, USPS, test sites)",
+           title=f"Digit verdict ROC; dots: the model's threshold {threshold:.3g}")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
@@ -324,13 +357,13 @@ def main(argv=None):
     print(f"model {predictor.model_path.name} (version {predictor.version}, "
           f"temperature {predictor.temperature:.3f}, test accuracy {predictor.metrics.get('test_accuracy')})")
 
-    results, digit_scores = {}, []
+    results, digit_scores = {}, {}
     for name, (images, labels) in sets.items():
         results[name] = {}
         for mode in ("basic", "enhanced"):
             results[name][mode], scores = evaluate(predictor, images, labels, mode)
             if mode == "enhanced":
-                digit_scores.append(scores)
+                digit_scores[name] = scores
         b, e = results[name]["basic"], results[name]["enhanced"]
         print(f"{name:24s} basic {_pct(b['accuracy']):>9s}   enhanced {_pct(e['accuracy']):>9s}"
               f"   called not a digit {_pct(e['called_not_a_digit']):>8s}"
@@ -357,13 +390,17 @@ def main(argv=None):
               f"Produced by `python test_model_confidence.py"
               f"{'' if args.limit is None else f' --limit {args.limit}'}`.\n\n")
     gate_header = ("\n\n## Is it a digit at all?\n\nWith the default (enhanced) preprocessing. "
-                   "The held-out non-digits are drawn differently from anything the digit gate "
+                   "The held-out non-digits are drawn differently from anything the model "
                    "was trained on (other fonts, strokes and shapes); the held-out handwriting is "
-                   "letters in handwriting fonts the gate never saw.\n\n")
+                   "letters in handwriting fonts it never saw; the real symbols are a whole source "
+                   "never trained on and never chosen on. Sets marked \"chosen on\" picked the recipe "
+                   "and the threshold; look-alikes are glyphs a person may mean as a digit.\n\n")
     write_atomic(out / "confidence_comparison.md",
                  lambda tmp: Path(tmp).write_text(header + table + gate_header + gate + "\n"))
     plot(results, out / "confidence_comparison.png")
-    plot_roc(np.concatenate(digit_scores), non_digit_scores, predictor.digit_threshold, out / "digit_gate_roc.png")
+    never_chosen = lambda scores: {name: v for name, v in scores.items() if CHOSEN_ON not in name}
+    plot_roc(np.concatenate(list(never_chosen(digit_scores).values())), never_chosen(non_digit_scores),
+             predictor.digit_threshold, out / "digit_gate_roc.png")
     print("\n" + table + "\n\n" + gate)
     print(f"\nwrote {out / 'confidence_comparison.md'}, .json and .png, and {out / 'digit_gate_roc.png'}")
 

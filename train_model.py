@@ -1,23 +1,27 @@
-"""Train a small CNN on MNIST and write models/mnist_cnn.h5.
+"""Train the digit network and write models/mnist_cnn.h5.
 
     python train_model.py            # full run (~27 min on 2 cores): replaces models/ and reports/
     python train_model.py --quick    # 1-epoch smoke run, written to runs/quick/ (git-ignored)
 
 The story in five steps:
-1. Load the committed IDX files (checksums verified) and hold out the last
-   VALIDATION_SIZE training images. The test set is only looked at once, at the
-   end, for the numbers we report: it never picks weights or hyperparameters.
-2. Augment every batch with small rotations, shifts and zooms, the ways real
-   handwriting differs from MNIST's tidy, centred digits.
-3. Train three conv stages (strided convs, batch norm, dropout), AdamW with a warm-up
-   and cosine decay. Keep the weights with the best validation accuracy.
-4. Fit a softmax temperature on the validation split so the confidence we
-   report means what it says (see calibration.py).
-4b. Train the digit gate on the frozen network (digit_gate.py): a small second
-   part that scores "looks like a digit" and is trained on digits against
-   drawn non-digits (non_digits.py); its threshold is picked on the same
-   validation split. The saved model answers (N, 11): the 10 probabilities,
-   then the digit score.
+1. Data (gate_data.py): MNIST's training images (the last VALIDATION_SIZE validate),
+   real digits by other writers (whole writer sites train, other whole sites
+   validate: datasets/real_handwriting.py), digits redrawn as users send them, and
+   things that are not digits: real letters and doodles, and drawn ones. Test sets
+   (MNIST test, USPS, the test sites, the held-out non-digit source) are only looked
+   at for the figures we report: they never pick weights or hyperparameters.
+2. One network with two named outputs: `probabilities` (N, 10) and `digit_score`
+   (N, 1), so `model.predict(x)["probabilities"].argmax(1)` is the digit. Three conv
+   stages (strided convs, batch norm, dropout); the digit_score head reads the last
+   stage and the pooled features (digit_gate.py).
+3. Train both heads together from the first epoch, every batch augmented with small
+   rotations, shifts and zooms. A digit teaches its class; a non-digit teaches the
+   uniform answer (outlier exposure, Hendrycks et al., ICLR 2019, weight OE_WEIGHT),
+   and digit_score learns digit against non-digit, both sides weighted equally.
+   AdamW with a warm-up and cosine decay; keep the epoch with the best accuracy on
+   the validation digits.
+4. Fit a softmax temperature on the MNIST validation digits (calibration.py) and pick
+   the digit threshold on the validation digits (digit_gate.pick_threshold).
 5. Write the model atomically (temp file, then rename: an interrupted run never
    replaces a good model with a broken one), its metrics, and the plots.
 """
@@ -34,8 +38,8 @@ import numpy as np
 import config
 from mnist_digits.artifacts import file_md5, write_atomic, write_json_atomic
 from mnist_digits.model.calibration import apply_temperature, expected_calibration_error, fit_temperature
-from mnist_digits.gate.digit_gate import add_digit_gate
-from mnist_digits.gate.gate_data import FIT_SIZES, VAL_SIZES, scaled_sizes
+from mnist_digits.gate import gate_data
+from mnist_digits.gate.digit_gate import digit_score_head, pick_threshold, rates
 from load_mnist_local import MnistFileError, load_data
 from mnist_digits.imaging.preprocessing import to_model_input
 from mnist_digits.model.quiet_tensorflow import import_tensorflow
@@ -73,7 +77,8 @@ def parse_args(argv=None):
 
 def build_model():
     """Three conv stages; a strided 5x5 conv replaces each max-pool, so the net
-    learns how to downsample. Heavy dropout, batch norm everywhere: ~0.33M params."""
+    learns how to downsample. Heavy dropout, batch norm everywhere. Two named
+    outputs: the digit probabilities and the digit score."""
     _, keras = import_tensorflow()
     Input, Model, layers = keras.Input, keras.Model, keras.layers
 
@@ -87,18 +92,35 @@ def build_model():
     x = conv(x, 32, kernel=5, strides=2, padding="same")  # 12x12
     x = layers.Dropout(0.4)(x)
     x = conv(conv(x, 64), 64)                             # 8x8
-    x = conv(x, 64, kernel=5, strides=2, padding="same")  # 4x4
-    x = layers.Dropout(0.4)(x)
+    stage = conv(x, 64, kernel=5, strides=2, padding="same")  # 4x4: the digit score reads it
+    x = layers.Dropout(0.4)(stage)
     x = conv(x, 128, kernel=4)                            # 1x1
-    x = layers.Flatten()(x)
-    x = layers.Dropout(0.4)(x)
-    outputs = layers.Dense(config.NUM_CLASSES, activation="softmax", name="probabilities")(x)
-    return Model(inputs, outputs, name="mnist_cnn")
+    pooled = layers.Flatten()(x)
+    x = layers.Dropout(0.4)(pooled)
+    probabilities = layers.Dense(config.NUM_CLASSES, activation="softmax", name="probabilities")(x)
+    return Model(inputs, {"probabilities": probabilities, "digit_score": digit_score_head(stage, pooled)},
+                 name="mnist_cnn")
 
 
-def make_train_dataset(x, y, batch_size, seed):
-    """Shuffled, augmented batches. Augmentation runs in tf.data, outside the
-    model, so the saved .h5 holds only the network that serves predictions."""
+def targets(examples):
+    """What each example teaches, as Keras takes it: (targets, sample weights), both
+    dicts keyed by output. A digit: its one-hot class, digit score 1. A non-digit:
+    the uniform answer with weight OE_WEIGHT (outlier exposure), digit score 0. The
+    digit score weighs digits and non-digits equally, however many there are of each."""
+    is_digit = examples.is_digit
+    soft = np.full((len(is_digit), config.NUM_CLASSES), 1 / config.NUM_CLASSES, np.float32)
+    soft[is_digit] = np.eye(config.NUM_CLASSES, dtype=np.float32)[examples.y[is_digit]]
+    n_digits = max(int(is_digit.sum()), 1)
+    n_others = max(len(is_digit) - n_digits, 1)
+    balance = np.where(is_digit, len(is_digit) / (2 * n_digits), len(is_digit) / (2 * n_others))
+    return ({"probabilities": soft, "digit_score": is_digit.astype(np.float32)[:, None]},
+            {"probabilities": np.where(is_digit, 1.0, config.OE_WEIGHT).astype(np.float32),
+             "digit_score": balance.astype(np.float32)})
+
+
+def make_train_dataset(examples, batch_size, seed):
+    """Shuffled, augmented batches of (image, targets, weights). Augmentation runs in
+    tf.data, outside the model, so the saved .h5 holds only the network that serves."""
     tf, keras = import_tensorflow()
     Sequential, layers = keras.Sequential, keras.layers
 
@@ -107,8 +129,9 @@ def make_train_dataset(x, y, batch_size, seed):
         layers.RandomTranslation(config.AUG_SHIFT, config.AUG_SHIFT, fill_mode="constant", seed=seed + 1),
         layers.RandomZoom(config.AUG_ZOOM, fill_mode="constant", seed=seed + 2),
     ])
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
-    ds = ds.batch(batch_size).map(lambda a, b: (augment(a, training=True), b),
+    y, weights = targets(examples)
+    ds = tf.data.Dataset.from_tensor_slices((examples.x, y, weights)).shuffle(len(examples.x), seed=seed)
+    ds = ds.batch(batch_size).map(lambda a, b, w: (augment(a, training=True), b, w),
                                   num_parallel_calls=tf.data.AUTOTUNE)
     # No autotuner thread: when Keras drops an epoch's iterator it waits for that
     # thread's sleep to end, which stalled about one epoch in three by ~30 s on 2
@@ -129,9 +152,9 @@ def plot_reports(history, confusion, reports_dir):
     ax1.plot(epochs, history["loss"], label="train")
     ax1.plot(epochs, history["val_loss"], label="validation")
     ax1.set(title="Loss", xlabel="epoch", yscale="log")
-    ax2.plot(epochs, 100 * np.array(history["accuracy"]), label="train (augmented)")
-    ax2.plot(epochs, 100 * np.array(history["val_accuracy"]), label="validation")
-    ax2.set(title="Accuracy (%)", xlabel="epoch")
+    ax2.plot(epochs, 100 * np.array(history["probabilities_accuracy"]), label="train (augmented)")
+    ax2.plot(epochs, 100 * np.array(history["val_probabilities_accuracy"]), label="validation digits")
+    ax2.set(title="Accuracy (%), digits", xlabel="epoch")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
         ax.legend()
@@ -166,20 +189,40 @@ def split(x_train, y_train, limit):
     return (x_fit, y_fit), (x_val, y_val)
 
 
-def train_digit_gate(trunk, x_fit, x_val, n_train, seed):
-    """The digit gate on the frozen trunk; a --limit run trains a proportionally small one.
-    -> (the (N, 11) model, its metrics entries)."""
-    share = min(1.0, len(x_fit) / n_train)
-    combined, threshold, report = add_digit_gate(
-        trunk, x_fit, x_val, seed, fit_sizes=scaled_sizes(FIT_SIZES, share), val_sizes=scaled_sizes(VAL_SIZES, share))
-    print(f"digit gate: threshold {threshold:.6f}; on validation, non-digits accepted "
-          f"{report['validation_non_digits_accepted']:.2%}, digits refused "
-          f"{report['validation_digits_refused']:.2%} ({report['training_time_s']:.0f} s)")
-    return combined, {"digit_threshold": threshold, "digit_gate": report}
+def load_examples(x_train, y_train, limit, seed):
+    """The training and validation examples (gate_data.py), as dicts of named parts; a --limit
+    run takes the same share of every part."""
+    (x_fit, y_fit), (x_val, y_val) = split(x_train, y_train, limit)
+    share = len(x_fit) / (len(x_train) - config.VALIDATION_SIZE)
+    return (gate_data.examples("train", x_fit, y_fit, seed, share),
+            gate_data.examples("validation", x_val, y_val, seed + 1, share))
+
+
+def digit_verdict(model, val_parts):
+    """The digit threshold, and what it gives on each validation part. The threshold refuses
+    at most MAX_VALIDATION_REFUSED of the validation digits pooled (MNIST, the validation
+    writer sites, redrawn and typed digits). (At most that share of *each* set was tried: a
+    few unreadable or mislabelled real digits then set the threshold, and twice as many
+    validation non-digits got through.)"""
+    found = {name: model.predict(part.x, batch_size=1024, verbose=0) for name, part in val_parts.items()}
+    digit_sets = [name for name, part in val_parts.items() if part.is_digit.all()]
+    threshold = pick_threshold(np.concatenate([found[name]["digit_score"][:, 0] for name in digit_sets]))
+    figures = {}
+    for name, part in val_parts.items():
+        scores, is_digit = found[name]["digit_score"][:, 0], name in digit_sets
+        figures[name] = {"images": len(part.y), ("refused" if is_digit else "accepted"):
+                         round(rates(scores, threshold, is_digit), 5)}
+        if is_digit:
+            figures[name]["accuracy"] = round(float((found[name]["probabilities"].argmax(1) == part.y).mean()), 5)
+    print(f"digit threshold {threshold:.6f}; on validation: " + ", ".join(
+        f"{name} {100 * (f.get('refused', f.get('accepted'))):.2f} % {'refused' if 'refused' in f else 'accepted'}"
+        for name, f in figures.items()))
+    return {"digit_threshold": threshold,
+            "digit_verdict": {"max_validation_refused": config.MAX_VALIDATION_REFUSED, "validation": figures}}
 
 
 def compile_model(model, steps_per_epoch, epochs):
-    """AdamW; a one-epoch linear warm-up to LEARNING_RATE, then cosine decay."""
+    """AdamW; a one-epoch linear warm-up to LEARNING_RATE, then cosine decay. One loss per output."""
     _, keras = import_tensorflow()
     steps = epochs * steps_per_epoch
     warmup = min(steps // 10, steps_per_epoch)
@@ -187,8 +230,15 @@ def compile_model(model, steps_per_epoch, epochs):
         initial_learning_rate=config.LEARNING_RATE / 10, decay_steps=steps - warmup,
         warmup_target=config.LEARNING_RATE, warmup_steps=warmup, alpha=0.01)
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.WEIGHT_DECAY),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  loss={"probabilities": "categorical_crossentropy", "digit_score": "binary_crossentropy"},
+                  metrics={"probabilities": ["accuracy"]})
     return model
+
+
+def validation_digits(val_parts):
+    """Every validation digit, as Keras' validation_data: the best epoch is the one that reads them best."""
+    digits = gate_data.joined({name: part for name, part in val_parts.items() if part.is_digit.all()})
+    return (digits.x, targets(digits)[0])
 
 
 def keep_best_callback():
@@ -199,17 +249,18 @@ def keep_best_callback():
         best_acc, best_epoch, weights = -1.0, 0, None
 
         def on_epoch_end(self, epoch, logs=None):
-            if logs["val_accuracy"] >= self.best_acc:
-                self.best_acc, self.best_epoch = logs["val_accuracy"], epoch + 1
+            if logs["val_probabilities_accuracy"] >= self.best_acc:
+                self.best_acc, self.best_epoch = logs["val_probabilities_accuracy"], epoch + 1
                 self.weights = self.model.get_weights()
 
     return KeepBest()
 
 
-def evaluate(model, x_val, y_val, x_test, y_test):
-    """Fit the temperature on validation, then measure on the untouched test set."""
-    temperature = fit_temperature(model.predict(x_val, batch_size=1024, verbose=0), y_val)
-    test_probs = model.predict(x_test, batch_size=1024, verbose=0)
+def evaluate(model, val_mnist, x_test, y_test):
+    """Fit the temperature on the MNIST validation digits, then measure on the untouched test set."""
+    probabilities = lambda x: model.predict(x, batch_size=1024, verbose=0)["probabilities"]
+    temperature = fit_temperature(probabilities(val_mnist.x), val_mnist.y)
+    test_probs = probabilities(x_test)
     predicted = test_probs.argmax(axis=1)
     confusion = np.zeros((10, 10), dtype=int)
     np.add.at(confusion, (y_test, predicted), 1)
@@ -226,17 +277,19 @@ def evaluate(model, x_val, y_val, x_test, y_test):
     }, confusion
 
 
-def run_record(args, model, n_fit, n_val, best, train_time):
+def run_record(args, model, train_parts, val_parts, best, train_time):
     """How this model came about: settings, machine, versions, data, time."""
     tf, keras = import_tensorflow()
+    count = lambda parts: {name: len(part.y) for name, part in parts.items()}
     return {
         "validation_accuracy": round(float(best.best_acc), 4),
         "best_epoch": best.best_epoch,
         "parameters": int(model.count_params()),
         "training": {
-            "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-            "limit": args.limit, "training_images": n_fit, "validation_images": n_val,
-            "learning_rate": config.LEARNING_RATE, "training_time_s": round(train_time, 1),
+            "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed, "limit": args.limit,
+            "training_images": count(train_parts), "validation_images": count(val_parts),
+            "learning_rate": config.LEARNING_RATE, "oe_weight": config.OE_WEIGHT,
+            "real_digit_sites": config.REAL_DIGIT_SITES, "training_time_s": round(train_time, 1),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"
                        + (", GPU" if tf.config.list_physical_devices("GPU") else ""),
         },
@@ -245,6 +298,22 @@ def run_record(args, model, n_fit, n_val, best, train_time):
         "data_md5": config.MNIST_FILES,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def fit(model, train_parts, val_parts, args):
+    """Steps 2-3: both heads trained together; -> (history, the KeepBest callback, seconds)."""
+    train = gate_data.joined(train_parts)
+    print(f"training on {len(train.y)} images ({int(train.is_digit.sum())} digits), "
+          f"{args.epochs} epochs", flush=True)
+    compile_model(model, int(np.ceil(len(train.y) / args.batch_size)), args.epochs)
+    best, start = keep_best_callback(), time.time()
+    history = model.fit(make_train_dataset(train, args.batch_size, args.seed), epochs=args.epochs,
+                        validation_data=validation_digits(val_parts),
+                        shuffle=False,  # the dataset reshuffles itself every epoch
+                        callbacks=[best], verbose=1)
+    model.set_weights(best.weights)
+    print(f"best validation accuracy {best.best_acc:.4%} at epoch {best.best_epoch}")
+    return history, best, time.time() - start
 
 
 def main(argv=None):
@@ -260,32 +329,21 @@ def main(argv=None):
     keras.utils.set_random_seed(args.seed)
     tf.config.experimental.enable_op_determinism()
 
-    # 1. Split. 2-3. Augmented batches, model, schedule, fit; keep the best epoch.
-    (x_fit, y_fit), (x_val, y_val) = split(x_train, y_train, args.limit)
-    print(f"training on {len(x_fit)} images, validating on {len(x_val)}, {args.epochs} epochs")
-    train_ds = make_train_dataset(to_model_input(x_fit), y_fit, args.batch_size, args.seed)
-    x_val_in = to_model_input(x_val)
-    model = compile_model(build_model(), int(np.ceil(len(x_fit) / args.batch_size)), args.epochs)
+    # 1. The examples. 2-3. The model, trained; the best epoch kept.
+    train_parts, val_parts = load_examples(x_train, y_train, args.limit, args.seed)
+    model = build_model()
     model.summary(print_fn=lambda line, **_: print(line))
-    best, start = keep_best_callback(), time.time()
-    history = model.fit(train_ds, epochs=args.epochs, validation_data=(x_val_in, y_val),
-                        shuffle=False,  # train_ds reshuffles itself every epoch
-                        callbacks=[best], verbose=1)
-    train_time = time.time() - start
-    model.set_weights(best.weights)
-    print(f"best validation accuracy {best.best_acc:.4%} at epoch {best.best_epoch}")
+    history, best, train_time = fit(model, train_parts, val_parts, args)
 
-    # 4. Calibrate on validation, report on test.
-    scores, confusion = evaluate(model, x_val_in, y_val, to_model_input(x_test), y_test)
+    # 4. Calibrate and pick the threshold on validation; report on test.
+    scores, confusion = evaluate(model, val_parts["MNIST"], to_model_input(x_test), y_test)
     print(f"test accuracy {scores['test_accuracy']:.2%} ({scores['test_errors']} errors of {len(y_test)}), "
           f"temperature {scores['temperature']:.3f}")
-
-    # 4b. The digit gate.
-    model, gate = train_digit_gate(model, x_fit, x_val, len(x_train) - config.VALIDATION_SIZE, args.seed)
+    verdict = digit_verdict(model, val_parts)
 
     # 5. Artifacts: model first (atomically), then the metrics that vouch for it.
     write_atomic(args.output, model.save)
-    metrics = {**scores, **gate, **run_record(args, model, len(x_fit), len(x_val), best, train_time),
+    metrics = {**scores, **verdict, **run_record(args, model, train_parts, val_parts, best, train_time),
                # md5 of every servable file; the predictor refuses a file that differs.
                "artifacts": {args.output.name: {"md5": file_md5(args.output),
                                                 "size_bytes": args.output.stat().st_size,

@@ -54,6 +54,14 @@ def test_int8_export_is_integer_inside_with_float_input_and_output():
     assert sum(t["dtype"] == np.int8 for t in tensors) >= 10
 
 
+def test_both_exports_keep_both_outputs_by_name():
+    from ai_edge_litert.interpreter import Interpreter
+    for name, path in EXPORTS.items():
+        outputs = Interpreter(model_path=str(path)).get_signature_runner().get_output_details()
+        assert set(outputs) == {"probabilities", "digit_score"}, name
+        assert [list(outputs[k]["shape_signature"]) for k in ("probabilities", "digit_score")] == [[-1, 10], [-1, 1]]
+
+
 def test_float_export_matches_keras(predictor, litert_predictor, mnist_test):
     x = to_model_input(mnist_test[0][:300])
     np.testing.assert_allclose(litert_predictor.predict_proba(x), predictor.predict_proba(x), atol=1e-4, rtol=0)

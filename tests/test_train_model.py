@@ -7,6 +7,7 @@ import pytest
 
 import config
 import train_model
+from mnist_digits.gate import gate_data
 from mnist_digits.artifacts import file_md5, load_metrics
 from mnist_digits.imaging.preprocessing import to_model_input
 from utils import Predictor
@@ -14,12 +15,25 @@ from utils import Predictor
 pytestmark = pytest.mark.slow   # trains models: not in `make check`
 
 
-def test_model_maps_images_to_probabilities():
+def test_model_maps_images_to_probabilities_and_a_digit_score():
     model = train_model.build_model()
     assert model.input_shape == (None, 28, 28, 1)
-    assert model.output_shape == (None, 10)
-    out = np.asarray(model(np.zeros((2, 28, 28, 1), np.float32), training=False))
-    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+    out = model(np.zeros((2, 28, 28, 1), np.float32), training=False)
+    assert set(out) == {"probabilities", "digit_score"} and out["digit_score"].shape == (2, 1)
+    np.testing.assert_allclose(np.asarray(out["probabilities"]).sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_a_digit_teaches_its_class_and_a_non_digit_the_uniform_answer(monkeypatch):
+    monkeypatch.setattr(config, "OE_WEIGHT", 0.5)
+    examples = gate_data.Examples(np.zeros((4, 28, 28, 1), np.float32), np.array([3, 7, -1, 1], np.int8))
+    y, w = train_model.targets(examples)
+    np.testing.assert_array_equal(y["probabilities"][0], np.eye(10)[3])
+    np.testing.assert_allclose(y["probabilities"][2], np.full(10, 0.1))
+    np.testing.assert_array_equal(y["digit_score"][:, 0], [1, 1, 0, 1])
+    np.testing.assert_array_equal(w["probabilities"], [1, 1, 0.5, 1])
+    # Balanced: the one non-digit weighs as much as the three digits together.
+    assert w["digit_score"][2] == pytest.approx(3 * w["digit_score"][0])
+    assert w["digit_score"].sum() == pytest.approx(4)
 
 
 @pytest.mark.parametrize("argv", [["--output", "model.keras"], ["--epochs", "0"], ["--limit", "5"]])
@@ -32,12 +46,14 @@ def test_cli_rejects_bad_arguments(argv, capsys):
 
 def test_train_dataset_batches_without_the_autotuner():
     # The autotuner thread stalled one epoch end in three by ~30 s (see make_train_dataset).
-    x, y = np.zeros((300, 28, 28, 1), np.float32), np.arange(300) % 10
-    ds = train_model.make_train_dataset(x, y, batch_size=128, seed=0)
+    examples = gate_data.Examples(np.zeros((300, 28, 28, 1), np.float32), (np.arange(300) % 11 - 1).astype(np.int8))
+    ds = train_model.make_train_dataset(examples, batch_size=128, seed=0)
     assert ds.options().autotune.enabled is False
     batches = list(ds)
-    assert [len(b[1]) for b in batches] == [128, 128, 44]
-    assert sorted(np.concatenate([b[1] for b in batches]).tolist()) == sorted(y.tolist())
+    assert [len(b[0]) for b in batches] == [128, 128, 44]
+    targets = np.concatenate([b[1]["digit_score"][:, 0] for b in batches])
+    assert targets.sum() == (examples.y != -1).sum()
+    assert set(batches[0][2]) == {"probabilities", "digit_score"}
 
 
 @pytest.fixture(scope="module")
@@ -52,25 +68,26 @@ def test_smoke_run_writes_model_metrics_and_plots(smoke_run):
     on_disk = json.loads((out.parent / "metrics.json").read_text())
     assert on_disk == metrics
     assert on_disk["artifacts"]["mnist_cnn.h5"]["md5"] == file_md5(out)
-    assert on_disk["training"]["training_images"] == 600
+    assert on_disk["training"]["training_images"]["MNIST"] == 600
+    assert on_disk["training"]["training_images"]["real letters"] > 0
     assert set(on_disk["per_class_accuracy"]) == {str(d) for d in range(10)}
     assert 0.05 <= on_disk["temperature"] <= 20
     for plot in ("training_curves.png", "confusion_matrix.png"):
         assert (out.parent / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # One model, one output: the 10 probabilities, then the digit score.
+    # Two named outputs: what a Keras user reads.
     import keras
     model = keras.models.load_model(out, compile=False)
-    assert model.output_shape == (None, 11)
-    out_rows = np.asarray(model(np.zeros((3, 28, 28, 1), np.float32), training=False))
-    np.testing.assert_allclose(out_rows[:, :10].sum(axis=1), 1.0, rtol=1e-5)
-    assert np.all((out_rows[:, 10] >= 0) & (out_rows[:, 10] <= 1))
+    found = model.predict(np.zeros((3, 28, 28, 1), np.float32), verbose=0)
+    np.testing.assert_allclose(found["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
+    assert np.all((found["digit_score"] >= 0) & (found["digit_score"] <= 1))
     assert 0 <= on_disk["digit_threshold"] <= 1
-    assert on_disk["digit_gate"]["validation_digits_refused"] <= 0.05
+    validation = on_disk["digit_verdict"]["validation"]
+    assert validation["real digits"]["refused"] <= 0.05 and "accepted" in validation["real look-alikes"]
     # The shared predictor accepts what training wrote, checksum included.
     predictor = Predictor(out, backend="keras", metrics_path=out.parent / "metrics.json")
     probs, scores = predictor.predict_scores(np.zeros((3, 28, 28, 1), np.float32))
     assert probs.shape == (3, 10) and scores.shape == (3,)
-    np.testing.assert_allclose(scores, out_rows[:, 10], atol=1e-6)
+    np.testing.assert_allclose(scores, found["digit_score"][:, 0], atol=1e-6)
     assert predictor.digit_threshold == on_disk["digit_threshold"]
 
 

@@ -80,16 +80,19 @@ def digits(split):
     return part.images, part.labels
 
 
+def select(name, split, lookalikes=False):
+    """One set's images of one split. `lookalikes`: False leaves them out, True keeps them,
+    "only" gives only them."""
+    part = load(name)
+    keep = part.split == split
+    if lookalikes != True:  # noqa: E712 (True, False or "only")
+        keep &= part.lookalike if lookalikes == "only" else ~part.lookalike
+    return part.subset(keep)
+
+
 def non_digits(split, lookalikes=False, sets=NON_DIGIT_SETS):
-    """The real non-digits of one split, from every set that has some: uint8 images
-    (N, 28, 28). `lookalikes`: False leaves them out, True keeps them, "only" gives only them."""
-    chosen = []
-    for name in sets:
-        part = load(name)
-        keep = part.split == split
-        if lookalikes != True:  # noqa: E712 (True, False or "only")
-            keep &= part.lookalike if lookalikes == "only" else ~part.lookalike
-        chosen.append(part.images[keep])
+    """The real non-digits of one split, from every set that has some: uint8 images (N, 28, 28)."""
+    chosen = [select(name, split, lookalikes).images for name in sets]
     return np.concatenate(chosen) if chosen else np.zeros((0, 28, 28), np.uint8)
 
 

@@ -1,45 +1,48 @@
-"""The digit gate's examples: digits and non-digits as the model sees them in serving.
+"""What the model learns from, and what validates it: digits and non-digits as served.
 
-Digits come from MNIST's training images only (the first 55,000 fit, the last
-5,000 validate, as for the 10-class model), three ways:
-  - as they are, with the small rotations, shifts and zooms the trunk trains on;
-  - drawn again as users send them (any canvas size, thicker or thinner pen,
-    grey or dark paper, noise, JPEG: non_digits.on_paper), then preprocessed;
-  - typed in the training fonts, so the gate cannot call "printed" a non-digit.
-Non-digits are non_digits.py's training family. Everything that a user would
-send goes through preprocess_image, exactly as in serving.
+One split at a time ("train" or "validation"), each a dict of named parts (Examples:
+model inputs and labels, NOT_A_DIGIT for a non-digit):
+
+  digits      MNIST (the first 55,000 training images train, the last 5,000 validate), as they are;
+              real digits of that split's writer sites (UNIPEN; datasets/real_handwriting.py);
+              MNIST digits drawn again as users send them (any canvas, pen, paper, noise, JPEG);
+              digits typed in the training fonts, so "printed" never means "not a digit".
+  non-digits  real letters and doodles of that split (look-alikes left out: a person may mean
+              a digit), and non_digits.py's training family (drawn with another seed to validate).
+
+Validation also gives the real look-alikes apart, for the report only. Everything a user
+would send goes through preprocess_image, exactly as in serving; MNIST is already in that
+form. Test sets (MNIST test, USPS, the test sites, the held-out non-digit source) are never
+read here.
 """
+from typing import NamedTuple
+
 import numpy as np
 from PIL import Image, ImageFilter
 
 import config
+from mnist_digits.datasets import real_handwriting
 from mnist_digits.gate import non_digits as nd
+from mnist_digits.imaging.preprocessing import to_model_input
 
-# How many of each, per split. Sized so that building and training the gate
-# takes a couple of minutes on 2 CPU cores.
-FIT_SIZES = {"mnist": 20000, "user_digits": 6000, "font_digits": 1000, "non_digits": 12000}
-VAL_SIZES = {"mnist": 5000, "user_digits": 2000, "font_digits": 300, "non_digits": 3000}
-_MIN_SIZES = {"mnist": 100, "user_digits": 40, "font_digits": 10, "non_digits": 60}
-_STREAMS = {"user_digits": 1, "font_digits": 2, "non_digits": 3, "mnist": 4}
-
-
-def scaled_sizes(sizes, share):
-    """`sizes` cut to a share (a --limit smoke run), never below a few dozen of each."""
-    return {k: max(_MIN_SIZES[k], int(v * share)) if share < 1 else v for k, v in sizes.items()}
+NOT_A_DIGIT = -1
+LOOKALIKES = "real look-alikes"        # reported, never trained on, never in the threshold
+_MIN_SIZE = 20                         # a --limit smoke run keeps at least this many of each part
+_STREAMS = {"user_digits": 1, "font_digits": 2, "non_digits": 3, "real": 4}
 
 
-def augment_digit(digit, rng):
-    """The trunk's augmentation (config.AUG_*), on one uint8 28x28 digit: rotate, zoom, shift."""
-    angle = rng.uniform(-config.AUG_ROTATION_DEG, config.AUG_ROTATION_DEG)
-    zoom = rng.uniform(1 - config.AUG_ZOOM, 1 + config.AUG_ZOOM)
-    shift = rng.uniform(-config.AUG_SHIFT, config.AUG_SHIFT, 2) * config.IMAGE_SIZE
-    c = config.IMAGE_SIZE / 2
-    cos, sin = np.cos(np.radians(angle)) / zoom, np.sin(np.radians(angle)) / zoom
-    # PIL maps each output pixel back to an input one: the inverse rotation and zoom about the centre.
-    matrix = (cos, sin, c - cos * (c + shift[0]) - sin * (c + shift[1]),
-              -sin, cos, c + sin * (c + shift[0]) - cos * (c + shift[1]))
-    return np.asarray(Image.fromarray(digit).transform(digit.shape[::-1], Image.AFFINE, matrix,
-                                                       resample=Image.BILINEAR))
+class Examples(NamedTuple):
+    x: np.ndarray      # float32 (N, 28, 28, 1) model inputs
+    y: np.ndarray      # int8 (N,): the digit, or NOT_A_DIGIT
+
+    @property
+    def is_digit(self):
+        return self.y != NOT_A_DIGIT
+
+
+def scaled(n, share):
+    """n cut to a share (a --limit smoke run), never below a few dozen."""
+    return n if share >= 1 else min(n, max(_MIN_SIZE, int(n * share)))
 
 
 def digit_on_paper(digit, rng):
@@ -69,36 +72,54 @@ def user_style_digits(digits, seed):
 
 
 def font_digits(n, seed):
-    """n digits typed in the training fonts, as users' pictures."""
+    """n digits typed in the training fonts, as users' pictures, and their labels (0-9 in turn)."""
     pictures = []
     for i in range(n):
         rng = np.random.default_rng([seed, _STREAMS["font_digits"], i])
-        pictures.append(nd.on_paper(nd.draw_glyph(rng, nd.TRAINING_FONTS, "0123456789"), rng))
-    return pictures
+        pictures.append(nd.on_paper(nd.draw_glyph(rng, nd.TRAINING_FONTS, str(i % 10)), rng))
+    return pictures, np.arange(n) % 10
 
 
-def _mnist_inputs(digits, seed, augment):
-    rng = np.random.default_rng([seed, _STREAMS["mnist"]])
-    if augment:
-        digits = np.stack([augment_digit(d, rng) for d in digits])
-    return (digits.astype(np.float32) / 255.0)[..., None]
+def _served(pictures, labels):
+    """Pictures as the model sees them in serving (the blank ones dropped, as serving refuses them)."""
+    x, kept = nd.to_model_inputs(list(pictures))
+    return Examples(x, np.asarray(labels, np.int8)[kept])
 
 
-def gate_examples(mnist_digits, sizes, seed, augment):
-    """Model inputs and labels (1 = digit) for one split: (float32 (N, 28, 28, 1), uint8 (N,)).
+def _real_parts(split, share, seed):
+    """The real handwriting of one split: digits, then letters and doodles (and look-alikes to report)."""
+    rng = np.random.default_rng([seed, _STREAMS["real"]])
+    pick = lambda images: images[np.sort(rng.choice(len(images), scaled(len(images), share), replace=False))]
+    images, labels = real_handwriting.digits(split)
+    keep = np.sort(rng.choice(len(images), scaled(len(images), share), replace=False))
+    parts = {"real digits": _served(images[keep], labels[keep])}
+    for name, kind in (("unipen_latin_letters", "real letters"), ("quickdraw_6cat", "real doodles")):
+        found = pick(real_handwriting.non_digits(split, lookalikes=False, sets=(name,)))
+        parts[kind] = _served(found, np.full(len(found), NOT_A_DIGIT))
+    if split == "validation":
+        found = pick(real_handwriting.non_digits(split, lookalikes="only"))
+        parts[LOOKALIKES] = _served(found, np.full(len(found), NOT_A_DIGIT))
+    return parts
 
-    `mnist_digits`: that split's MNIST images (uint8, white on black); subsets are
-    drawn from them at random. Pictures the preprocessor finds blank are dropped
-    (serving refuses them before the model runs).
-    """
+
+def examples(split, x_mnist, y_mnist, seed, share=1.0):
+    """{part name: Examples} of one split. x_mnist, y_mnist: that split's MNIST images
+    (uint8, white on black) and labels; the user-style digits are redrawn from a sample of them."""
+    sizes = config.SYNTHETIC_EXAMPLES[split]
     rng = np.random.default_rng([seed, 0])
-    pick = lambda k: mnist_digits[rng.choice(len(mnist_digits), min(k, len(mnist_digits)), replace=False)]
-    parts = [
-        (_mnist_inputs(pick(sizes["mnist"]), seed, augment), 1),
-        (nd.to_model_inputs(user_style_digits(pick(sizes["user_digits"]), seed))[0], 1),
-        (nd.to_model_inputs(font_digits(sizes["font_digits"], seed))[0], 1),
-        (nd.to_model_inputs(nd.training_non_digits(sizes["non_digits"], seed))[0], 0),
-    ]
-    x = np.concatenate([inputs for inputs, _ in parts])
-    y = np.concatenate([np.full(len(inputs), label, np.uint8) for inputs, label in parts])
-    return x, y
+    users = rng.choice(len(x_mnist), min(scaled(sizes["user_digits"], share), len(x_mnist)), replace=False)
+    n_fonts, n_non_digits = scaled(sizes["font_digits"], share), scaled(sizes["non_digits"], share)
+    return {
+        "MNIST": Examples(to_model_input(x_mnist), np.asarray(y_mnist, np.int8)),
+        **_real_parts(split, share, seed),
+        "user-style digits": _served(user_style_digits(x_mnist[users], seed), y_mnist[users]),
+        "font digits": _served(*font_digits(n_fonts, seed)),
+        "synthetic non-digits": _served(nd.training_non_digits(n_non_digits, seed),
+                                        np.full(n_non_digits, NOT_A_DIGIT)),
+    }
+
+
+def joined(parts, leave_out=(LOOKALIKES,)):
+    """One Examples of every part but `leave_out`."""
+    chosen = [part for name, part in parts.items() if name not in leave_out]
+    return Examples(np.concatenate([p.x for p in chosen]), np.concatenate([p.y for p in chosen]))

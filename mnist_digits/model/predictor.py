@@ -56,7 +56,8 @@ def resolve_model(backend=None, model_path=None, metrics_path=None):
 
 
 def split_output(out, temperature):
-    """The model's raw (N, 11) output -> (calibrated probabilities (N, 10), digit scores (N,))."""
+    """A runner's (N, 11) rows (the model's `probabilities`, then its `digit_score`)
+    -> (calibrated probabilities (N, 10), digit scores (N,))."""
     return apply_temperature(out[:, :config.NUM_CLASSES], temperature), out[:, config.NUM_CLASSES]
 
 

@@ -1,8 +1,10 @@
 """The model runners: one function per backend that runs the model file on a batch.
 
-`make_runner(backend, path)` -> fn(float32 (N, 28, 28, 1) in [0, 1]) -> the raw
-output (N, 11). `keras` runs the .h5 with TensorFlow (CPU or GPU); `litert` runs
-a .tflite file with LiteRT's own interpreter (no TensorFlow).
+`make_runner(backend, path)` -> fn(float32 (N, 28, 28, 1) in [0, 1]) -> (N, 11): the
+model's two named outputs, `probabilities` (N, 10) then `digit_score` (N, 1), read by
+name and packed into one row per image (one array is what the batcher splits among
+callers). `keras` runs the .h5 with TensorFlow (CPU or GPU); `litert` runs a .tflite
+file with LiteRT's own interpreter (no TensorFlow).
 """
 import threading
 from pathlib import Path
@@ -13,6 +15,12 @@ import config
 from mnist_digits.errors import ModelFileError
 
 
+def _check_outputs(model_path, names):
+    if sorted(names) != sorted(config.OUTPUT_NAMES):
+        raise ModelFileError(f"{model_path}: expected the outputs {' and '.join(config.OUTPUT_NAMES)}, got "
+                             f"{', '.join(names) or 'unnamed ones'}: retrain with python train_model.py")
+
+
 def _keras_runner(model_path):
     from mnist_digits.model.quiet_tensorflow import import_tensorflow
     tf, keras = import_tensorflow()
@@ -21,11 +29,13 @@ def _keras_runner(model_path):
         model = keras.models.load_model(model_path, compile=False)
     except (OSError, ValueError) as exc:   # not HDF5, or not a Keras model
         raise ModelFileError(f"{model_path}: not a Keras model ({exc.__class__.__name__})") from None
+    _check_outputs(model_path, model.output_names)
     spec = tf.TensorSpec([None, config.IMAGE_SIZE, config.IMAGE_SIZE, 1], tf.float32)
     # Traced with the weights as constants, not variables: TensorFlow's graph optimiser
     # then folds each batch normalisation into its convolution, and a call reads no variables.
     weights = [v.numpy() for v in model.trainable_variables], [v.numpy() for v in model.non_trainable_variables]
-    traced = tf.function(lambda x: model.stateless_call(*weights, x, training=False)[0])
+    traced = tf.function(lambda x: tf.concat(
+        [model.stateless_call(*weights, x, training=False)[0][name] for name in config.OUTPUT_NAMES], axis=1))
     # The trace's graph, called with the input tensor alone, through TensorFlow's private
     # API (ConcreteFunction.inference_fn, AtomicFunction.call_flat): the public call,
     # `concrete(x)`, binds and flattens its arguments in Python each time, measured
@@ -42,7 +52,9 @@ def _keras_runner(model_path):
 
 def _litert_interpreter(content, model_path, batch_size, threads):
     """A LiteRT interpreter over the model file's bytes, checked and sized for
-    batch_size -> (interpreter, input index, output index)."""
+    batch_size -> (interpreter, input index, [probabilities index, digit_score index]).
+    The outputs are found by name in the file's signature (their tensor names are the
+    converter's own)."""
     # LiteRT's own interpreter, not tf.lite's: it imports no TensorFlow, so a litert
     # deployment starts in a fraction of a second with a fraction of the memory.
     from ai_edge_litert.interpreter import Interpreter
@@ -50,23 +62,26 @@ def _litert_interpreter(content, model_path, batch_size, threads):
     shape = [config.IMAGE_SIZE, config.IMAGE_SIZE, 1]
     try:
         interpreter = Interpreter(model_content=content, num_threads=threads)
+        outputs = interpreter.get_signature_runner().get_output_details()
     except ValueError as exc:
-        raise ModelFileError(f"{model_path}: not a LiteRT model ({exc})") from None
-    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+        raise ModelFileError(f"{model_path}: not a LiteRT model with a signature ({exc})") from None
+    _check_outputs(model_path, list(outputs))
+    (inp,), out = interpreter.get_input_details(), [outputs[name] for name in config.OUTPUT_NAMES]
     # Both exported files take and return float32 (the int8 one quantises inside).
-    if (inp["dtype"], out["dtype"], list(inp["shape"][1:]), out["shape"][-1]) != (
-            np.float32, np.float32, shape, config.NUM_OUTPUTS):
-        raise ModelFileError(f"{model_path}: expected float32 (N, 28, 28, 1) -> (N, {config.NUM_OUTPUTS}), got "
-                             f"{inp['dtype'].__name__} {inp['shape']} -> {out['dtype'].__name__} {out['shape']}")
+    found = (inp["dtype"], *(o["dtype"] for o in out), list(inp["shape"][1:]), [o["shape"][-1] for o in out])
+    if found != (np.float32, np.float32, np.float32, shape, [config.NUM_CLASSES, 1]):
+        raise ModelFileError(f"{model_path}: expected float32 (N, 28, 28, 1) -> (N, {config.NUM_CLASSES}) and (N, 1), "
+                             f"got {inp['dtype'].__name__} {inp['shape']} -> "
+                             + " and ".join(f"{o['dtype'].__name__} {o['shape']}" for o in out))
     interpreter.resize_tensor_input(inp["index"], [batch_size] + shape)
     interpreter.allocate_tensors()
-    return interpreter, inp["index"], out["index"]
+    return interpreter, inp["index"], [o["index"] for o in out]
 
 
 def _invoke(interpreter, inp, out, batch):
     interpreter.set_tensor(inp, batch)
     interpreter.invoke()
-    return interpreter.get_tensor(out)
+    return np.concatenate([interpreter.get_tensor(index) for index in out], axis=1)
 
 
 def _litert_runner(model_path):
@@ -103,7 +118,7 @@ _RUNNERS = {"keras": _keras_runner, "litert": _litert_runner}
 
 
 def make_runner(backend, model_path):
-    """fn(float32 (N, 28, 28, 1) in [0, 1]) -> the model's raw output (N, 11): the 10
-    digit probabilities, then the digit score (train_model.py, digit_gate.py), for
-    `backend` ("keras" or "litert") serving the file at `model_path`."""
+    """fn(float32 (N, 28, 28, 1) in [0, 1]) -> (N, 11): the model's `probabilities`, then
+    its `digit_score` (train_model.py, digit_gate.py), for `backend` ("keras" or "litert")
+    serving the file at `model_path`."""
     return _RUNNERS[backend](model_path)

@@ -1,4 +1,4 @@
-"""digit_gate.py: threshold choice, the combined (N, 11) model, a tiny end-to-end gate."""
+"""digit_gate.py: threshold choice, and the network's two named outputs (h5, int8 LiteRT)."""
 import numpy as np
 import pytest
 
@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow   # trains models: not in `make check`
 
 @pytest.fixture(scope="module")
 def trunk():
-    """An untrained 10-class network: the gate must leave whatever it answers untouched."""
+    """An untrained network with both heads."""
     import keras
     keras.utils.set_random_seed(0)
     return train_model.build_model()
@@ -45,45 +45,27 @@ def test_rates_count_refused_digits_and_accepted_non_digits():
     assert dg.rates([], 0.5, is_digit=True) == 0.0
 
 
-@pytest.mark.parametrize("kind", dg.GATE_KINDS)
-def test_combined_model_keeps_the_trunks_probabilities(trunk, images, kind):
-    combined = dg.combine(trunk, dg.build_gate(kind))
-    assert combined.output_shape == (None, 11)
-    out = np.asarray(combined(images, training=False))
-    np.testing.assert_array_equal(out[:, :10], np.asarray(trunk(images, training=False)))
-    assert np.all((out[:, 10] > 0) & (out[:, 10] < 1))
+def test_the_model_has_two_named_outputs_a_keras_user_can_read(trunk, images):
+    out = trunk.predict(images, verbose=0)
+    assert set(out) == {"probabilities", "digit_score"}
+    assert out["probabilities"].shape == (5, 10) and out["digit_score"].shape == (5, 1)
+    np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
+    assert np.all((out["digit_score"] > 0) & (out["digit_score"] < 1))
 
 
-def test_combined_model_survives_an_h5_round_trip(trunk, images, tmp_path):
+def test_both_outputs_survive_an_h5_round_trip(trunk, images, tmp_path):
     import keras
-    combined = dg.combine(trunk, dg.build_gate())
-    combined.save(tmp_path / "model.h5")
+    trunk.save(tmp_path / "model.h5")
     loaded = keras.models.load_model(tmp_path / "model.h5", compile=False)
-    np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(combined(images)), atol=1e-6)
+    for name, values in loaded(images).items():
+        np.testing.assert_allclose(np.asarray(values), np.asarray(trunk(images)[name]), atol=1e-6)
 
 
-def test_unknown_gate_kind_is_refused():
-    with pytest.raises(ValueError, match="gate kind"):
-        dg.build_gate("oracle")
-
-
-def test_add_digit_gate_end_to_end_is_deterministic(trunk, images):
-    digits = np.random.default_rng(2).integers(0, 256, (150, 28, 28)).astype(np.uint8)
-    digits[:, :6] = digits[:, -6:] = 0          # MNIST-like black margins
-    sizes = {"mnist": 100, "user_digits": 30, "font_digits": 10, "non_digits": 60}
-    runs = [dg.add_digit_gate(trunk, digits[:100], digits[100:], seed=5, fit_sizes=sizes, val_sizes=sizes)
-            for _ in range(2)]
-    (model, threshold, report), (model2, threshold2, _) = runs
-    assert threshold == threshold2 == report["threshold"]
-    np.testing.assert_array_equal(np.asarray(model(images)), np.asarray(model2(images)))
-    assert report["fit_examples"]["non_digits"] > 0 and report["validation_examples"]["digits"] > 0
-    assert report["validation_digits_refused"] <= dg.MAX_VALIDATION_REJECTED
-    np.testing.assert_array_equal(np.asarray(model(images))[:, :10], np.asarray(trunk(images)))
-
-
-def test_combined_model_converts_to_full_int8(trunk):
-    # Every tensor the gate concatenates must be able to share one int8 scale
+def test_the_model_converts_to_full_int8_keeping_both_outputs_by_name(trunk):
+    # Every tensor the head concatenates must be able to share one int8 scale
     # (a softmax among them, with its fixed scale, made this conversion fail).
+    from ai_edge_litert.interpreter import Interpreter
     from export_model import convert
     sample = np.random.default_rng(3).random((1000, 28, 28, 1)).astype(np.float32)
-    assert len(convert(dg.combine(trunk, dg.build_gate()), sample, quantize=True)) > 0
+    outputs = Interpreter(model_content=convert(trunk, sample, quantize=True)).get_signature_runner()
+    assert set(outputs.get_output_details()) == {"probabilities", "digit_score"}

@@ -1,5 +1,6 @@
-"""gate_data.py: the trunk's augmentation, digits redrawn as users send them, one split's examples."""
+"""gate_data.py: digits redrawn as users send them, and each split's examples."""
 import numpy as np
+import pytest
 
 from mnist_digits.gate import gate_data as gd
 from mnist_digits.gate import non_digits as nd
@@ -11,18 +12,6 @@ def _digit():
     return d
 
 
-def test_augment_digit_moves_the_digit_a_little():
-    d = _digit()
-    moved = [gd.augment_digit(d, np.random.default_rng(i)) for i in range(20)]
-    assert all(m.shape == (28, 28) and m.dtype == np.uint8 for m in moved)
-    assert any(not np.array_equal(m, d) for m in moved)
-    # Small changes only: the ink stays about as much and near the middle.
-    for m in moved:
-        assert 0.6 < m.sum() / d.sum() < 1.5
-        ys, xs = np.nonzero(m > 127)
-        assert abs(ys.mean() - 13.5) < 5 and abs(xs.mean() - 13.5) < 5
-
-
 def test_user_style_digits_are_deterministic_and_preprocessable():
     digits = np.stack([_digit()] * 8)
     first, again = gd.user_style_digits(digits, seed=3), gd.user_style_digits(digits, seed=3)
@@ -31,15 +20,36 @@ def test_user_style_digits_are_deterministic_and_preprocessable():
     assert kept.all() and x.shape == (8, 28, 28, 1)
 
 
-def test_gate_examples_label_digits_one_and_non_digits_zero():
-    digits = np.stack([_digit()] * 50)
-    sizes = {"mnist": 20, "user_digits": 10, "font_digits": 5, "non_digits": 15}
-    x, y = gd.gate_examples(digits, sizes, seed=1, augment=True)
-    assert x.shape[1:] == (28, 28, 1) and len(x) == len(y)
-    assert (y == 1).sum() == 35 and (y == 0).sum() == 15
+@pytest.fixture(scope="module")
+def parts():
+    """Both splits at a small share (a --limit run), from 60 tiny "MNIST" 1s."""
+    digits, labels = np.stack([_digit()] * 60), np.ones(60, np.uint8)
+    return {split: gd.examples(split, digits, labels, seed=1, share=0.002) for split in ("train", "validation")}
 
 
-def test_scaled_sizes_shrink_for_smoke_runs_only():
-    assert gd.scaled_sizes(gd.FIT_SIZES, 1.0) == gd.FIT_SIZES
-    small = gd.scaled_sizes(gd.FIT_SIZES, 0.01)
-    assert all(10 <= small[k] < gd.FIT_SIZES[k] for k in small)
+def test_every_part_is_labelled_digit_or_not_a_digit(parts):
+    for split, found in parts.items():
+        for name, part in found.items():
+            assert part.x.shape[1:] == (28, 28, 1) and part.x.dtype == np.float32 and len(part.x) == len(part.y)
+            assert len(part.y) >= 10, (split, name)
+            digits = name in {"MNIST", "real digits", "user-style digits", "font digits"}
+            assert part.is_digit.all() if digits else (part.y == gd.NOT_A_DIGIT).all(), (split, name)
+    assert set(np.unique(parts["train"]["font digits"].y)) == set(range(10))
+
+
+def test_look_alikes_are_validation_figures_never_training_examples(parts):
+    assert gd.LOOKALIKES in parts["validation"] and gd.LOOKALIKES not in parts["train"]
+    joined = gd.joined(parts["validation"])
+    assert len(joined.y) == sum(len(p.y) for n, p in parts["validation"].items() if n != gd.LOOKALIKES)
+
+
+def test_examples_are_deterministic(parts):
+    digits, labels = np.stack([_digit()] * 60), np.ones(60, np.uint8)
+    again = gd.examples("validation", digits, labels, seed=1, share=0.002)
+    for name, part in parts["validation"].items():
+        np.testing.assert_array_equal(part.x, again[name].x)
+
+
+def test_scaled_shrinks_for_smoke_runs_only():
+    assert gd.scaled(12000, 1.0) == 12000
+    assert gd.scaled(12000, 0.01) == 120 and gd.scaled(12000, 0.0001) == 20 and gd.scaled(5, 0.001) == 5

@@ -96,7 +96,9 @@ def test_the_keras_runner_answers_as_the_keras_model_itself(mnist_test):
     from mnist_digits.model.runners import make_runner
     _, keras = import_tensorflow()
     x = to_model_input(mnist_test[0][:1000])
-    expected = keras.models.load_model(config.KERAS_MODEL_PATH, compile=False)(x, training=False).numpy()
+    out = keras.models.load_model(config.KERAS_MODEL_PATH, compile=False)(x, training=False)
+    # The runner reads the two named outputs and packs them: the 10 probabilities, then the score.
+    expected = np.concatenate([out["probabilities"].numpy(), out["digit_score"].numpy()], axis=1)
     run = make_runner("keras", config.KERAS_MODEL_PATH)
     threshold = load_metrics()["digit_threshold"]
     whole = run(x)
@@ -106,6 +108,18 @@ def test_the_keras_runner_answers_as_the_keras_model_itself(mnist_test):
     for size in (1, 2, 3, 8, 32):
         parts = np.concatenate([run(x[start:start + size]) for start in range(0, 96, size)])
         np.testing.assert_allclose(parts, whole[:len(parts)], atol=1e-6)
+
+
+def test_a_model_without_the_two_named_outputs_is_refused(tmp_path):
+    """A model from before the two outputs answered one (N, 11) array: read by name, it is refused."""
+    from mnist_digits.model.quiet_tensorflow import import_tensorflow
+    from mnist_digits.model.runners import make_runner
+    _, keras = import_tensorflow()
+    image = keras.Input((28, 28, 1))
+    old = keras.Model(image, keras.layers.Dense(11, name="probabilities_and_digit_score")(keras.layers.Flatten()(image)))
+    old.save(tmp_path / "old.h5")
+    with pytest.raises(ModelFileError, match="expected the outputs probabilities and digit_score"):
+        make_runner("keras", tmp_path / "old.h5")
 
 
 # --- LiteRT ------------------------------------------------------------------------------
