@@ -21,7 +21,8 @@ The story in five steps:
    AdamW with a warm-up and cosine decay; keep the epoch with the best accuracy on
    the validation digits.
 4. Fit a softmax temperature on the MNIST validation digits (calibration.py) and pick
-   the digit threshold on the validation digits (digit_gate.pick_threshold).
+   the digit threshold on the validation digits (digit_gate.pick_threshold); fold it
+   into the head so that it sits at 0.5, where int8 LiteRT resolves the score best.
 5. Write the model atomically (temp file, then rename: an interrupted run never
    replaces a good model with a broken one), its metrics, and the plots.
 """
@@ -39,7 +40,7 @@ import config
 from mnist_digits.artifacts import file_md5, write_atomic, write_json_atomic
 from mnist_digits.model.calibration import apply_temperature, expected_calibration_error, fit_temperature
 from mnist_digits.gate import gate_data
-from mnist_digits.gate.digit_gate import digit_score_head, pick_threshold, rates
+from mnist_digits.gate.digit_gate import digit_score_head, fold_threshold, pick_threshold, rates
 from load_mnist_local import MnistFileError, load_data
 from mnist_digits.imaging.preprocessing import to_model_input
 from mnist_digits.model.quiet_tensorflow import import_tensorflow
@@ -198,22 +199,32 @@ def load_examples(x_train, y_train, limit, seed):
             gate_data.examples("validation", x_val, y_val, seed + 1, share))
 
 
+def validation_figures(found, val_parts, threshold):
+    """Per validation part: digits refused and accuracy, or non-digits accepted."""
+    figures = {}
+    for name, part in val_parts.items():
+        scores, is_digit = found[name]["digit_score"][:, 0], part.is_digit.all()
+        figures[name] = {"images": len(part.y), ("refused" if is_digit else "accepted"):
+                         round(rates(scores, threshold, is_digit), 5)}
+        if is_digit:
+            figures[name]["accuracy"] = round(float((found[name]["probabilities"].argmax(1) == part.y).mean()), 5)
+    return figures
+
+
 def digit_verdict(model, val_parts):
     """The digit threshold, and what it gives on each validation part. The threshold refuses
     at most MAX_VALIDATION_REFUSED of the validation digits pooled (MNIST, the validation
     writer sites, redrawn and typed digits). (At most that share of *each* set was tried: a
     few unreadable or mislabelled real digits then set the threshold, and twice as many
-    validation non-digits got through.)"""
-    found = {name: model.predict(part.x, batch_size=1024, verbose=0) for name, part in val_parts.items()}
+    validation non-digits got through.) It is then folded into the head (digit_gate.py), so
+    that it sits at 0.5, and picked again on the folded scores."""
+    predict = lambda: {name: model.predict(part.x, batch_size=1024, verbose=0) for name, part in val_parts.items()}
     digit_sets = [name for name, part in val_parts.items() if part.is_digit.all()]
-    threshold = pick_threshold(np.concatenate([found[name]["digit_score"][:, 0] for name in digit_sets]))
-    figures = {}
-    for name, part in val_parts.items():
-        scores, is_digit = found[name]["digit_score"][:, 0], name in digit_sets
-        figures[name] = {"images": len(part.y), ("refused" if is_digit else "accepted"):
-                         round(rates(scores, threshold, is_digit), 5)}
-        if is_digit:
-            figures[name]["accuracy"] = round(float((found[name]["probabilities"].argmax(1) == part.y).mean()), 5)
+    pooled = lambda found: np.concatenate([found[name]["digit_score"][:, 0] for name in digit_sets])
+    fold_threshold(model, pick_threshold(pooled(predict())))
+    found = predict()
+    threshold = pick_threshold(pooled(found))
+    figures = validation_figures(found, val_parts, threshold)
     print(f"digit threshold {threshold:.6f}; on validation: " + ", ".join(
         f"{name} {100 * (f.get('refused', f.get('accepted'))):.2f} % {'refused' if 'refused' in f else 'accepted'}"
         for name, f in figures.items()))

@@ -8,7 +8,10 @@ from PIL import Image
 
 import test_model_confidence as study
 
-SETS = ["MNIST test"] + [f"MNIST {name}" for name in study.VARIANTS] + ["USPS"]
+SETS = (["MNIST test"] + [f"MNIST {name}" for name in study.VARIANTS] + ["USPS"]
+        + ["real digits, test sites (ibm, uqb, imp)", "real digits, validation sites (gmd, aga, art) (chosen on)"])
+SYNTHETIC = ["non-digits, training family", "non-digits, held-out family", "non-digits, held-out handwriting"]
+REAL = [name for _, _, _, name in study.REAL_NON_DIGITS]
 METRICS = {"images", "accuracy", "mean_confidence", "mean_confidence_correct", "mean_confidence_wrong", "ece",
            "rejected_no_digit", "called_not_a_digit", "preprocess_ms_per_image"}
 
@@ -51,8 +54,8 @@ def test_markdown_table_and_figure(report_dir):
 
 def test_both_error_rates_of_the_digit_verdict_per_set_and_the_roc_curve(report_dir):
     report = json.loads((report_dir / "confidence_comparison.json").read_text())
-    assert list(report["non_digits"]) == ["non-digits, training family", "non-digits, held-out family",
-                                          "non-digits, held-out handwriting"]
+    assert list(report["non_digits"]) == SYNTHETIC + REAL
+    assert "real symbols, held-out source" in REAL and "real symbols, held-out source, look-alikes" in REAL
     for name, r in report["non_digits"].items():
         assert r["images"] == 60 and 0.0 <= r["accepted_as_digit"] <= 1.0
         by_kind = r["accepted_by_kind"]
@@ -61,6 +64,9 @@ def test_both_error_rates_of_the_digit_verdict_per_set_and_the_roc_curve(report_
         assert sum(k["images"] * k["accepted_as_digit"] for k in by_kind.values()) / 60 == \
             pytest.approx(r["accepted_as_digit"], abs=1e-3)
     assert {"glyph", "heart", "spiral"} <= set(report["non_digits"]["non-digits, held-out family"]["accepted_by_kind"])
+    # Real sets are broken down by what was written; look-alikes only in their own rows.
+    symbols = set(report["non_digits"]["real symbols, held-out source"]["accepted_by_kind"])
+    assert symbols and symbols <= set("!#%*+-<=>@^_~") and not symbols & set("|/\\()[]$&?{}")
     for name in SETS:
         assert 0.0 <= report["results"][name]["enhanced"]["called_not_a_digit"] <= 1.0
     # Digits are mostly kept and non-digits mostly refused, or the gate is not working at all.
