@@ -300,7 +300,8 @@ def run_record(args, model, train_parts, val_parts, best, train_time):
             "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed, "limit": args.limit,
             "training_images": count(train_parts), "validation_images": count(val_parts),
             "learning_rate": config.LEARNING_RATE, "oe_weight": config.OE_WEIGHT,
-            "real_digit_sites": config.REAL_DIGIT_SITES, "training_time_s": round(train_time, 1),
+            "real_digit_sites": {split: list(sites) for split, sites in config.REAL_DIGIT_SITES.items()},
+            "training_time_s": round(train_time, 1),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores"
                        + (", GPU" if tf.config.list_physical_devices("GPU") else ""),
         },

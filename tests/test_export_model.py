@@ -49,7 +49,8 @@ def test_int8_export_is_integer_inside_with_float_input_and_output():
     interpreter = Interpreter(model_path=str(config.TFLITE_INT8_MODEL_PATH))
     tensors = interpreter.get_tensor_details()
     floats = {t["index"] for t in tensors if t["dtype"] == np.float32}
-    ends = {interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]}
+    ends = {interpreter.get_input_details()[0]["index"], *(o["index"] for o in interpreter.get_output_details())}
+    assert len(ends) == 3           # the image in; probabilities and digit_score out
     assert floats == ends           # everything between the Quantize and Dequantize ops is integer
     assert sum(t["dtype"] == np.int8 for t in tensors) >= 10
 
