@@ -110,18 +110,6 @@ def test_the_keras_runner_answers_as_the_keras_model_itself(mnist_test):
         np.testing.assert_allclose(parts, whole[:len(parts)], atol=1e-6)
 
 
-def test_a_model_without_the_two_named_outputs_is_refused(tmp_path):
-    """A model from before the two outputs answered one (N, 11) array: read by name, it is refused."""
-    from mnist_digits.model.quiet_tensorflow import import_tensorflow
-    from mnist_digits.model.runners import make_runner
-    _, keras = import_tensorflow()
-    image = keras.Input((28, 28, 1))
-    old = keras.Model(image, keras.layers.Dense(11, name="probabilities_and_digit_score")(keras.layers.Flatten()(image)))
-    old.save(tmp_path / "old.h5")
-    with pytest.raises(ModelFileError, match="expected the outputs probabilities and digit_score"):
-        make_runner("keras", tmp_path / "old.h5")
-
-
 # --- LiteRT ------------------------------------------------------------------------------
 def test_export_loads_and_answers_calibrated_probabilities(litert, mnist_test):
     name, predictor = litert
