@@ -130,6 +130,13 @@ MAX_BATCH_SIZE = _env("MAX_BATCH_SIZE", 256, int)
 LITERT_THREADS = _env("LITERT_THREADS", min(2, os.cpu_count() or 1), int)
 LITERT_BATCH_CHUNK = _env("LITERT_BATCH_CHUNK", 32, int)
 TOP_K = 3
+# Reading a whole number (mnist_digits/reading, POST /read): at most this many digits,
+# pictures at most READ_MAX_ASPECT times wider than tall (or taller than wide), and at
+# most READ_MAX_MARKS separate ink marks before dots and specks are dropped; anything
+# beyond is refused at once (a page of text, a texture, noise).
+MAX_DIGITS = _env("MAX_DIGITS", 32, int)
+READ_MAX_ASPECT = _env("READ_MAX_ASPECT", 40.0, float)
+READ_MAX_MARKS = _env("READ_MAX_MARKS", 512, int)
 # Concurrent requests in one process share a model call (batching.py), up to this many images.
 BATCH_MAX_IMAGES = _env("BATCH_MAX_IMAGES", 32, int)
 # The REST API's production server (flask_deploy.py, mnist_digits/serving/server.py): `granian` (POSIX:

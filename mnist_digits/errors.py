@@ -43,6 +43,12 @@ class NoDigitFound(DigitError):
     code = "no_digit_found"
 
 
+class TooManyDigits(DigitError):
+    """A picture to read as a number holds more marks or digits than a number has
+    (config.MAX_DIGITS, READ_MAX_MARKS): a texture, noise or a page of text."""
+    code = "too_many_digits"
+
+
 class PayloadTooLarge(DigitError):
     code = "payload_too_large"
     status = 413

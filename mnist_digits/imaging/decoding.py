@@ -125,6 +125,20 @@ def _from_array(array):
     return box_reduce(array, factor) if factor > 1 else array
 
 
+def sent_size(image):
+    """(width, height) of a picture as its sender sees it (EXIF orientation applied),
+    from the header alone: what boxes drawn on it are measured in. Call it after
+    to_grayscale has accepted the picture."""
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        image = Image.open(io.BytesIO(bytes(image)))
+    if isinstance(image, Image.Image):
+        width, height = image.size
+        # Orientations 5-8 turn the picture a quarter: to_grayscale swaps its sides.
+        return (height, width) if image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8) else (width, height)
+    shape = np.shape(image)
+    return shape[1], shape[0]
+
+
 def to_grayscale(image):
     """PIL image, image bytes or array -> 2-D array in [0, 255] (uint8 or float32), as drawn."""
     if isinstance(image, (bytes, bytearray, memoryview)):

@@ -332,6 +332,12 @@ def _square_filter(a, radius, op):
     return functools.reduce(op, [rows[:, j:j + w] for j in range(k)])
 
 
+def max_filter(a, radius):
+    """The max over the (2r+1)^2 square around each pixel, same shape, outside the
+    frame counted as 0 (the number reader grows its label map with it)."""
+    return _square_filter(np.pad(a, radius), radius, np.maximum)
+
+
 def _dilate(ink, radius):
     """Grown strokes; the frame grows too, so nothing is cut off."""
     return _square_filter(np.pad(ink, 2 * radius), radius, np.maximum)
@@ -386,15 +392,21 @@ class _Picture(NamedTuple):
     own_pixels: bool
 
 
-def _find_digit(gray):
-    """Locate the digit on a copy shrunk to about FIND_SIDE (block max, so a fine pen
-    on a big page still shows), with the paper surface fitted once for the whole
-    page. -> (picture, its ink, the ink's Box, the shrink factor, the paper function)."""
+def _page_paper(gray):
+    """The paper of a light-ink page, fitted once on a copy shrunk to about FIND_SIDE
+    (block max, so a fine pen on a big page still shows). -> (the small copy, its
+    (row, column) positions, the shrink factor, the paper function)."""
     h, w = gray.shape
     factor = shrink_factor(h, w, FIND_SIDE)
     small = (_pool(gray, factor, np.maximum) if factor > 1 else gray).astype(np.float32)
     ys, xs = _axis(0, small.shape[0], factor, h), _axis(0, small.shape[1], factor, w)
-    paper = _fit_paper(small, ys, xs)
+    return small, ys, xs, factor, _fit_paper(small, ys, xs)
+
+
+def _find_digit(gray):
+    """Locate the digit on the small copy of the page.
+    -> (picture, its ink, the ink's Box, the shrink factor, the paper function)."""
+    small, ys, xs, factor, paper = _page_paper(gray)
     picture = _Picture(small, paper(ys, xs), own_pixels=factor == 1)
     ink = _ink_map(picture.pixels, picture.paper)
     return picture, ink, _ink_box(ink), factor, paper
@@ -449,6 +461,18 @@ def check_mode(mode):
     if mode not in PREPROCESS_MODES:
         raise InvalidInput(f"preprocess must be one of {list(PREPROCESS_MODES)}, got {mode!r}")
     return mode
+
+
+def page_ink(image):
+    """Any picture (bytes, PIL image or array) -> its ink in [0, 1] (float32, light ink
+    on black) at the decoded picture's resolution (decoding.py may have shrunk it). The same
+    polarity, paper, shadow and noise steps as one digit gets, over the whole page:
+    what reading a number (mnist_digits.reading) segments. NoDigitFound when blank."""
+    gray = to_grayscale(image)
+    page = 255 - gray if _light_paper(gray) else gray
+    h, w = page.shape
+    paper = _page_paper(page)[-1]
+    return _ink_map(page.astype(np.float32), paper(_axis(0, h, 1, h), _axis(0, w, 1, w)))
 
 
 def to_model_input(images):

@@ -1,0 +1,120 @@
+"""Where digits that touch may be cut, and which cuts the classifier prefers.
+
+A part wider than one digit gets candidate cuts: seams, each a column per row,
+found by dynamic programming as the path from top to bottom through the least
+ink near a column with little ink (so a cut can wind between a 7's bar and the
+digit under it). Any run of neighbouring pieces between two seams is a
+candidate digit; `best_reading` then picks the chain of candidates, border to
+border, whose digits the classifier finds most likely (a Viterbi pass).
+"""
+import numpy as np
+
+from mnist_digits.reading import components
+from mnist_digits.reading.segmentation import INK_LEVEL, owners
+
+SPLIT_ASPECT = 1.0     # a part wider than this times its height may be digits that touch
+STEP = 0.15            # candidate cuts at least every this fraction of the height...
+REACH = 0.2            # ...each free to wander this far (fraction of the height) from its column
+MAX_SPAN = 1.4         # a candidate digit is at most this many heights wide...
+MIN_SPAN = 0.08        # ...and at least this many (a "1")
+SAME = 0.06             # seams closer than this (fraction of the height, on average) are one
+MOVE_COST = 0.02       # a seam pays this (in ink) per column it moves sideways
+MARGIN = 0.15          # crops get this fraction of their side (and 2 px) of black around them
+FRAGMENT = 0.15        # a piece's marks under this fraction of its biggest are a neighbour's stroke ends
+# How unlike one digit a candidate's shape is, in log-likelihood: wider than its
+# height costs WIDE per height of excess, shorter than TALL_ENOUGH of the part costs
+# SHORT per height missing. Chosen on 450 composed numbers from MNIST's validation
+# digits (training images 55000-59999, never the test set), with the reader's score.
+WIDE, SHORT, TALL_ENOUGH = 1.0, 3.0, 0.6
+
+
+def _seam(region, column, reach):
+    """The path from top to bottom through the least ink, within `reach` columns of
+    `column` -> the seam's column in each row (pixels left of it go left)."""
+    lo, hi = max(1, column - reach), min(region.shape[1] - 1, column + reach + 1)
+    cost = region[:, lo:hi] + MOVE_COST * np.abs(np.arange(lo, hi) - column)[None, :]
+    acc, back = cost[0].copy(), np.zeros(cost.shape, np.int64)
+    for y in range(1, len(cost)):
+        shifted = np.stack([np.r_[np.inf, acc[:-1]], acc, np.r_[acc[1:], np.inf]])
+        step = shifted.argmin(axis=0)
+        back[y] = step - 1
+        acc = cost[y] + shifted[step, np.arange(len(acc))] + MOVE_COST * (step != 1)
+    path = np.empty(len(cost), np.int64)
+    path[-1] = int(acc.argmin())
+    for y in range(len(cost) - 1, 0, -1):
+        path[y - 1] = path[y] + back[y, path[y]]
+    return path + lo
+
+
+def seams(region):
+    """Candidate seams of a part's own ink (its box): the left border, seams near the
+    profile's low points (and at least every STEP heights), the right border."""
+    h, w = region.shape
+    if w <= SPLIT_ASPECT * h:
+        return [np.zeros(h, np.int64), np.full(h, w, np.int64)]
+    profile = np.convolve(region.sum(axis=0), np.ones(3) / 3, mode="same")
+    step, reach = max(2, int(STEP * h)), max(1, int(REACH * h))
+    columns = []
+    for start in range(step // 2, w - step // 2, step):
+        window = profile[start:start + step]
+        columns.append(start + int(window.argmin()))
+    found = [np.zeros(h, np.int64)]
+    for column in sorted(set(columns)):
+        path = _seam(region, column, reach)
+        if path.mean() - found[-1].mean() >= max(2.0, SAME * h):   # the same way found twice
+            found.append(path)
+    return found + [np.full(h, w, np.int64)]
+
+
+def spans(cuts, height):
+    """Candidate digits: (i, j) pairs of seams with a plausible width between them."""
+    centre = [float(c.mean()) for c in cuts]
+    return [(i, j) for i in range(len(cuts)) for j in range(i + 1, len(cuts))
+            if MIN_SPAN * height <= centre[j] - centre[i] <= MAX_SPAN * height or (i, j) == (0, len(cuts) - 1)]
+
+
+def piece(region, left, right):
+    """The ink between two seams -> (crop light on black with a margin, times 255;
+    its box (top, bottom, left, right) in the region), or (None, None) if empty."""
+    columns = np.arange(region.shape[1])[None, :]
+    ink = _without_fragments(np.where((columns >= left[:, None]) & (columns < right[:, None]), region, 0.0))
+    inked = ink > INK_LEVEL
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
+    if not rows.size:
+        return None, None
+    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    pad = 2 + int(MARGIN * max(ink.shape))
+    return (np.pad(ink, pad) * 255.0).astype(np.float32), (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1)
+
+
+def _without_fragments(ink):
+    """The cut-off ends of a neighbour's strokes removed: marks of the piece much
+    smaller than its biggest one (a digit's own strokes are one mark, or a few big ones)."""
+    labels, n = components.label(ink > INK_LEVEL)
+    if n < 2:
+        return ink
+    pixels = components.stats(labels, n).pixels
+    small = np.flatnonzero(pixels < FRAGMENT * pixels.max()) + 1
+    return np.where(np.isin(owners(labels), small), 0.0, ink)
+
+
+def shape_cost(box, height):
+    """The shape term of a candidate digit's score: box (top, bottom, left, right) in a
+    part `height` pixels tall."""
+    top, bottom, left, right = box
+    return WIDE * max(0.0, (right - left) / height - 1.0) + SHORT * max(0.0, TALL_ENOUGH - (bottom - top) / height)
+
+
+def best_reading(count, scores):
+    """The chain of spans from seam 0 to seam `count - 1` with the highest total score.
+    `scores`: {(i, j): log-likelihood}. -> the chosen spans, left to right."""
+    best, back = {0: 0.0}, {}
+    for j in range(1, count):
+        options = [(best[i] + score, i) for (i, jj), score in scores.items() if jj == j and i in best]
+        if options:
+            best[j], back[j] = max(options)
+    chain, j = [], count - 1
+    while j:
+        chain.append((back[j], j))
+        j = back[j]
+    return chain[::-1]

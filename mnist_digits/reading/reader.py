@@ -1,0 +1,132 @@
+"""Read a whole handwritten number ("2026") from a picture, left to right.
+
+    read_number(png_bytes | pil_image | array, predictor)
+    -> {"number": "2026", "is_number": True, "confidence": ..., "digits": [...], "model_version": ...}
+
+The page's ink (preprocessing.page_ink) is cut into digits (segmentation.py);
+each digit then goes through the same preprocessing and predictor as /predict,
+all of them, and every candidate cut of digits that touch, in one model call.
+Where a part could be one digit or several touching ones, the reading the
+classifier finds most likely wins: the product over its digits of the
+confidence times how digit-like the gate finds it.
+"""
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+import config
+from decoding import sent_size
+from errors import NoDigitFound, TooManyDigits
+from mnist_digits.reading.cutting import best_reading, piece, seams, shape_cost, spans
+from mnist_digits.reading.segmentation import find_parts, own_ink, owners
+from preprocessing import page_ink, preprocess_image
+from utils import format_prediction
+
+DIGIT_FIELDS = ("prediction", "confidence", "probabilities", "is_digit", "digit_score")
+
+
+class Digit(NamedTuple):
+    """One digit read: the predictor's answer (as /predict's), the 28x28 view the
+    model saw, and its box (top, bottom, left, right) in decoded pixels."""
+    result: dict
+    view: np.ndarray
+    box: tuple
+
+
+class _Candidates(NamedTuple):
+    """A part's candidate digits: how many seams, {(i, j): (crop, box)}, and
+    {(i, j): how unlike a digit its shape is}."""
+    count: int
+    pieces: dict
+    shape_costs: dict
+
+
+def _candidates(image):
+    """The picture -> (each part's _Candidates, the decoded picture's (height, width))."""
+    ink = page_ink(image)
+    parts, _, labels = find_parts(ink)
+    owner = owners(labels)
+    found = []
+    for part in parts:
+        region = own_ink(part, ink, owner)
+        cuts = seams(region)
+        pieces, costs = {}, {}
+        for i, j in spans(cuts, part.height):
+            crop, box = piece(region, cuts[i], cuts[j])
+            if crop is not None:
+                top, bottom, left, right = box
+                pieces[i, j] = crop, (part.top + top, part.top + bottom, part.left + left, part.left + right)
+                costs[i, j] = shape_cost(box, part.height)
+        found.append(_Candidates(len(cuts), pieces, costs))
+    return found, ink.shape
+
+
+def _log_likelihood(result, shape):
+    """How likely a candidate is one digit: its confidence times its digit score,
+    less how unlike a digit its shape is (cutting.shape_cost)."""
+    return math.log(max(result["confidence"], 1e-9)) + math.log(max(result["digit_score"], 1e-9)) - shape
+
+
+def _classify(crops, predictor):
+    """Crops -> (their /predict answers, their 28x28 model inputs), in one model call.
+    A crop the preprocessing finds blank (a sliver a cut left) answers None."""
+    views = []
+    for crop in crops:
+        try:
+            views.append(preprocess_image(crop, "enhanced"))
+        except NoDigitFound:
+            views.append(None)
+    kept = [view for view in views if view is not None]
+    probs, scores = predictor.predict_scores(np.stack(kept))
+    answers = iter(format_prediction(p, s, ok, "enhanced", predictor.version)
+                   for p, s, ok in zip(probs, scores, predictor.is_digit(scores)))
+    return [None if view is None else next(answers) for view in views], views
+
+
+def read_digits(image, predictor):
+    """The digits of a number, left to right, as Digit tuples (one model call for
+    every candidate of every part)."""
+    found, shape = _candidates(image)
+    crops = [(crop, box) for part in found for crop, box in part.pieces.values()]
+    answers, views = _classify([crop for crop, _ in crops], predictor)
+    read = iter(Digit(answer, view, box) for answer, view, (_, box) in zip(answers, views, crops))
+    digits = []
+    for part in found:
+        candidates = {span: next(read) for span in part.pieces}
+        scores = {span: _log_likelihood(d.result, part.shape_costs[span])
+                  for span, d in candidates.items() if d.result is not None}
+        digits.extend(candidates[span] for span in best_reading(part.count, scores))
+    if len(digits) > config.MAX_DIGITS:
+        raise TooManyDigits(f"the picture holds {len(digits)} digits; "
+                            f"a number is read from at most {config.MAX_DIGITS}")
+    return digits, shape
+
+
+def _sent_box(box, shape, size):
+    """(top, bottom, left, right) in decoded pixels -> [x, y, width, height] in the sent picture's."""
+    (top, bottom, left, right), (h, w), (width, height) = box, shape, size
+    sx, sy = width / w, height / h
+    x, y = int(left * sx), int(top * sy)
+    return [x, y, min(math.ceil(right * sx), width) - x, min(math.ceil(bottom * sy), height) - y]
+
+
+def number_json(digits, shape, size, model_version):
+    """Digit tuples -> the JSON every entrypoint answers for one picture."""
+    results = [dict({k: d.result[k] for k in DIGIT_FIELDS}, box=_sent_box(d.box, shape, size)) for d in digits]
+    return {
+        "number": "".join(str(r["prediction"]) for r in results),
+        "is_number": all(r["is_digit"] for r in results),
+        # Honest about a long number: every digit must be right, so confidences multiply.
+        "confidence": round(math.prod(r["confidence"] for r in results), 6),
+        "digits": results,
+        "model_version": model_version,
+    }
+
+
+def read_number(image, predictor):
+    """Any picture of a handwritten number (bytes, PIL image or array) -> its JSON
+    reading. NoDigitFound when blank, TooManyDigits when crowded, and the
+    decoder's errors (InvalidImage, PayloadTooLarge) as /predict raises them."""
+    digits, shape = read_digits(image, predictor)
+    return number_json(digits, shape, sent_size(image), predictor.version)
