@@ -2,6 +2,7 @@
 
     python flask_deploy.py                          # http://127.0.0.1:5000, production server
     curl -F image=@examples/mnist_7.png http://127.0.0.1:5000/predict
+    curl -F image=@examples/number_2026.png http://127.0.0.1:5000/read     # a whole number
 
 `create_app()` builds the Flask app (tests and WSGI servers import it) with the
 shared predictor loaded once; `main()` runs it behind the production server
@@ -28,11 +29,12 @@ from mnist_digits.serving import kserve_v2
 from mnist_digits.serving import observability
 from mnist_digits.serving import probes
 from mnist_digits.serving import server
-from mnist_digits.errors import DigitError, InvalidInput, ModelFileError, PayloadTooLarge, UnsupportedMediaType
+from mnist_digits.errors import (DigitError, InvalidInput, ModelFileError, PayloadTooLarge, UnsupportedMediaType,
+                                 batch_item)
 from mnist_digits.serving.openapi_spec import build_spec
 from mnist_digits.imaging.payloads import parse_json_payload
 from mnist_digits.serving.multipart import split_form
-from utils import get_predictor, resolve_model
+from utils import get_predictor, read_number, resolve_model
 
 ACCEPTED_TYPES = "multipart/form-data (file in field \"image\"), image/* or application/json"
 # Werkzeug's HTTP errors mapped onto the codes our own errors use.
@@ -40,7 +42,7 @@ _HTTP_CODES = {400: InvalidInput.code, 413: PayloadTooLarge.code, 415: Unsupport
 
 
 def read_predict_request():
-    """The /predict body in whichever form it came -> (images, is_batch, preprocess)."""
+    """The /predict (and /read) body in whichever form it came -> (images, is_batch, preprocess)."""
     query_mode = request.args.get("preprocess")
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
@@ -113,6 +115,18 @@ def create_app(predictor=None):
             raise
         observability.note_predictions([result["prediction"] for result in results])
         return {"predictions": results} if is_batch else results[0]
+
+    @app.post("/read")
+    def read():
+        images, is_batch, preprocess = read_predict_request()
+        if preprocess not in (None, "enhanced"):
+            raise InvalidInput('/read always preprocesses "enhanced" (it finds the digits on the page first)')
+        readings = []
+        for index, image in enumerate(images):
+            with batch_item(index if is_batch else None):   # one picture is not an item of a batch
+                readings.append(read_number(image, predictor))
+        observability.note_predictions([d["prediction"] for reading in readings for d in reading["digits"]])
+        return {"readings": readings} if is_batch else readings[0]
 
     @app.get("/health")
     def health():

@@ -392,13 +392,13 @@ class _Picture(NamedTuple):
     own_pixels: bool
 
 
-def _page_paper(gray):
+def _page_paper(gray, reduce=np.maximum):
     """The paper of a light-ink page, fitted once on a copy shrunk to about FIND_SIDE
-    (block max, so a fine pen on a big page still shows). -> (the small copy, its
-    (row, column) positions, the shrink factor, the paper function)."""
+    (by block max, so a fine pen on a big page still shows, or block mean: np.add).
+    -> (the small copy, its (row, column) positions, the shrink factor, the paper function)."""
     h, w = gray.shape
     factor = shrink_factor(h, w, FIND_SIDE)
-    small = (_pool(gray, factor, np.maximum) if factor > 1 else gray).astype(np.float32)
+    small = (_pool(gray, factor, reduce) if factor > 1 else gray).astype(np.float32)
     ys, xs = _axis(0, small.shape[0], factor, h), _axis(0, small.shape[1], factor, w)
     return small, ys, xs, factor, _fit_paper(small, ys, xs)
 
@@ -469,10 +469,12 @@ def page_ink(image):
     polarity, paper, shadow and noise steps as one digit gets, over the whole page:
     what reading a number (mnist_digits.reading) segments. NoDigitFound when blank."""
     gray = to_grayscale(image)
-    page = 255 - gray if _light_paper(gray) else gray
+    page = (255 - gray if _light_paper(gray) else gray).astype(np.float32)   # float: block sums overflow uint8
     h, w = page.shape
-    paper = _page_paper(page)[-1]
-    return _ink_map(page.astype(np.float32), paper(_axis(0, h, 1, h), _axis(0, w, 1, w)))
+    # Block mean: a row of digits fills far more of a block-max copy than one digit does,
+    # and the paper fit starts from the darkest third of it.
+    paper = _page_paper(page, np.add)[-1]
+    return _ink_map(page, paper(_axis(0, h, 1, h), _axis(0, w, 1, w)))
 
 
 def to_model_input(images):

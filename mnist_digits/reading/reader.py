@@ -1,6 +1,7 @@
 """Read a whole handwritten number ("2026") from a picture, left to right.
 
-    read_number(png_bytes | pil_image | array, predictor)
+    from utils import read_number
+    read_number(png_bytes | pil_image | array)
     -> {"number": "2026", "is_number": True, "confidence": ..., "digits": [...], "model_version": ...}
 
 The page's ink (preprocessing.page_ink) is cut into digits (segmentation.py);
@@ -16,12 +17,12 @@ from typing import NamedTuple
 import numpy as np
 
 import config
-from decoding import sent_size
-from errors import NoDigitFound, TooManyDigits
+from mnist_digits.imaging.decoding import sent_size
+from mnist_digits.errors import NoDigitFound, TooManyDigits
 from mnist_digits.reading.cutting import best_reading, piece, seams, shape_cost, spans
 from mnist_digits.reading.segmentation import find_parts, own_ink, owners
-from preprocessing import page_ink, preprocess_image
-from utils import format_prediction
+from mnist_digits.imaging.preprocessing import page_ink, preprocess_image
+from mnist_digits.model.predictor import format_prediction, get_predictor
 
 DIGIT_FIELDS = ("prediction", "confidence", "probabilities", "is_digit", "digit_score")
 
@@ -124,9 +125,11 @@ def number_json(digits, shape, size, model_version):
     }
 
 
-def read_number(image, predictor):
+def read_number(image, predictor=None):
     """Any picture of a handwritten number (bytes, PIL image or array) -> its JSON
-    reading. NoDigitFound when blank, TooManyDigits when crowded, and the
-    decoder's errors (InvalidImage, PayloadTooLarge) as /predict raises them."""
+    reading, by `predictor` (default: the shared one). NoDigitFound when blank,
+    TooManyDigits when crowded, InvalidImage for a picture too thin to hold a
+    number, and the decoder's errors (InvalidImage, PayloadTooLarge) as /predict."""
+    predictor = get_predictor() if predictor is None else predictor
     digits, shape = read_digits(image, predictor)
     return number_json(digits, shape, sent_size(image), predictor.version)

@@ -13,9 +13,9 @@ from typing import NamedTuple
 import numpy as np
 
 import config
-from errors import InvalidImage, NoDigitFound, TooManyDigits
+from mnist_digits.errors import InvalidImage, NoDigitFound, TooManyDigits
 from mnist_digits.reading import components
-from preprocessing import NO_DIGIT, max_filter
+from mnist_digits.imaging.preprocessing import NO_DIGIT, max_filter
 
 INK_LEVEL = 0.3        # a pixel is ink above this (the ink map puts stroke centres at 1)
 NOISE = 0.02           # marks with fewer pixels than this fraction of the biggest are noise

@@ -13,13 +13,19 @@ _ERROR = {"$ref": "#/components/responses/Error"}
 _BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)"
 # A request can match the schema and still be refused for what its image shows: no schema can say
 # "decodes" or "not blank". These are the codes of such refusals (tests/helpers/api_contract_hooks.py).
-CONTENT_REFUSALS = ("invalid_image", "no_digit_found")
+CONTENT_REFUSALS = ("invalid_image", "no_digit_found", "too_many_digits")
 _PREDICT_REFUSED = {"description": (
     "Bad input, as a machine code and a sentence: `invalid_input` (malformed JSON, wrong shape, "
     "unknown `preprocess`, ...); `invalid_image`: the bytes are not an image the server can decode "
     "(PNG, JPEG, GIF, BMP, WebP or TIFF); `no_digit_found`: the image is blank, nothing to classify. "
     "The last two can answer a request that matches the schema."),
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_READ_REFUSED = {**_PREDICT_REFUSED, "description": (
+    "Bad input, as a machine code and a sentence: as /predict's (`invalid_input`, `invalid_image`, "
+    "`no_digit_found`; `preprocess` other than `enhanced` is `invalid_input`), and `too_many_digits`: "
+    f"more than {config.MAX_DIGITS} digits or {config.READ_MAX_MARKS} separate marks (a page of text, noise). "
+    f"A picture more than {config.READ_MAX_ASPECT:g} times wider than tall (or taller than wide) is "
+    "`invalid_image`. All but `invalid_input` can answer a request that matches the schema.")}
 _V2_ERROR = {"description": "What was wrong, in one sentence.", "content": {"application/json": {"schema": {
     "type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}}}}
 
@@ -148,7 +154,7 @@ def _pixels_schema(description):
 
 
 def _one_of_keys(key, schema, preprocess):
-    """A /predict JSON body carrying `key` and neither of the two other image keys."""
+    """A /predict (or /read) JSON body carrying `key` and neither of the two other image keys."""
     others = [{"required": [other]} for other in ("image", "pixels", "instances") if other != key]
     return {"type": "object", "required": [key], "not": {"anyOf": others},
             "properties": {key: schema, "preprocess": preprocess}}
@@ -168,6 +174,7 @@ def build_spec(version="unknown"):
         },
         "paths": {
             "/predict": {"post": _predict_operation()},
+            "/read": {"post": _read_operation()},
             "/health": {"get": _health_operation()},
             "/openapi.json": {"get": _openapi_operation()},
             **_operations_paths(version),
@@ -233,6 +240,52 @@ def _predict_request_body(preprocess):
     }
 
 
+def _read_operation():
+    """POST /read: a whole handwritten number, its digits found left to right; the same bodies as /predict."""
+    preprocess = {"type": "string", "enum": ["enhanced"], "default": "enhanced",
+                  "description": "Only `enhanced`: the digits are found on the page first."}
+    reading = {"$ref": "#/components/schemas/Reading"}
+    return {
+        "summary": "Read a whole handwritten number (\"2026\"), or a batch of pictures of numbers",
+        "description": "Finds the digits left to right (strokes of one digit joined, dots and specks "
+                       "dropped, touching digits cut where the classifier finds them most likely) and "
+                       f"classifies each as /predict does. At most {config.MAX_DIGITS} digits. "
+                       "docs/reading.md tells how, and how well.",
+        "parameters": [{"name": "preprocess", "in": "query", "required": False, "schema": preprocess}],
+        "requestBody": _predict_request_body(preprocess),
+        "responses": {
+            "200": {"description": "The number read (a batch answers `readings`).",
+                    "content": {"application/json": {"schema": {"oneOf": [reading, {
+                        "type": "object", "required": ["readings"],
+                        "properties": {"readings": {"type": "array", "items": reading}}}]}}}},
+            "400": _READ_REFUSED, "401": _ERROR, "405": _ERROR, "413": _ERROR, "415": _ERROR, "500": _ERROR,
+        },
+    }
+
+
+def _reading_schema():
+    """One picture's answer from /read (components/schemas/Reading; its digits inline, so that one
+    schema validates it whole)."""
+    digit = {"type": "object", "required": ["prediction", "confidence", "probabilities", "is_digit",
+                                            "digit_score", "box"], "properties": {
+        "prediction": {"type": "integer", "minimum": 0, "maximum": 9},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "probabilities": {"type": "array", "items": {"type": "number"},
+                          "minItems": config.NUM_CLASSES, "maxItems": config.NUM_CLASSES},
+        "is_digit": {"type": "boolean", "description": "False: this part does not look like a digit."},
+        "digit_score": {"type": "number", "minimum": 0, "maximum": 1},
+        "box": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 4, "maxItems": 4,
+                "description": "[x, y, width, height] in the sent picture's pixels."}}}
+    return {"type": "object", "required": ["number", "is_number", "confidence", "digits", "model_version"],
+            "properties": {
+                "number": {"type": "string", "pattern": "^[0-9]+$", "example": "2026"},
+                "is_number": {"type": "boolean", "description": "False when any part is not a digit."},
+                "confidence": {"type": "number", "minimum": 0, "maximum": 1,
+                               "description": "The product of the digits' confidences."},
+                "digits": {"type": "array", "minItems": 1, "maxItems": config.MAX_DIGITS, "items": digit},
+                "model_version": {"type": "string"}}}
+
+
 def _health_operation():
     return {
         "summary": "Liveness: the model is loaded and answering",
@@ -284,6 +337,7 @@ def _components():
     return {
         "schemas": {
             "Prediction": _prediction_schema(),
+            "Reading": _reading_schema(),
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                 "type": "object", "required": ["code", "message"],
                 "properties": {"code": {"type": "string", "example": "invalid_image"},

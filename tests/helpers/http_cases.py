@@ -31,6 +31,54 @@ def multipart(fields):
     return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
 
 
+def specks(count=1000, side=640, seed=0):
+    """Dark specks (3x3) scattered over white paper: noise, not a number."""
+    page = np.full((side, side), 255, np.uint8)
+    for y, x in np.random.default_rng(seed).integers(2, side - 5, (count, 2)):
+        page[y:y + 3, x:x + 3] = 0
+    return encode(page)
+
+
+def strokes(count, height=40, pitch=12):
+    """`count` vertical strokes ("1"s) in a row, dark on white."""
+    page = np.full((height + 20, count * pitch + 20), 255, np.uint8)
+    for i in range(count):
+        page[10:10 + height, 10 + i * pitch:14 + i * pitch] = 0
+    return encode(page)
+
+
+def bad_read_requests():
+    """What only POST /read refuses (crowded, thin or blank pictures), and the shared mistakes sent to it."""
+    image, as_json = {"Content-Type": "image/png"}, {"Content-Type": "application/json"}
+    one = np.full((28, 28), 255, np.uint8)
+    one[6:22, 12:16] = 0
+    wide, tall = np.full((20, 4000), 255, np.uint8), np.full((2000, 20), 255, np.uint8)
+    wide[4:16, 10:13] = tall[10:13, 4:16] = 0
+    blank = encode(np.full((28, 28), 255, np.uint8))
+    post = "POST"
+    return [
+        ("read: blank white image", post, "/read", image, blank, {400}, "no_digit_found"),
+        ("read: huge blank 4096x4096", post, "/read", image, encode(np.full((4096, 4096), 255, np.uint8)),
+         {400}, "no_digit_found"),
+        ("read: a thousand specks", post, "/read", image, specks(), {400}, "too_many_digits"),
+        (f"read: {config.MAX_DIGITS + 8} digits", post, "/read", image, strokes(config.MAX_DIGITS + 8), {400},
+         "too_many_digits"),
+        ("read: 4000x20 picture", post, "/read", image, encode(wide), {400}, "invalid_image"),
+        ("read: 20x2000 picture", post, "/read", image, encode(tall), {400}, "invalid_image"),
+        ("read: basic preprocessing", post, "/read?preprocess=basic", image, encode(one), {400}, "invalid_input"),
+        ("read: truncated PNG", post, "/read", image, encode(one)[:40], {400}, "invalid_image"),
+        ("read: text/plain body", post, "/read", {"Content-Type": "text/plain"}, b"2026", {415},
+         "unsupported_media_type"),
+        ("read: empty batch", post, "/read", as_json, b'{"instances": []}', {400}, "invalid_input"),
+        ("read: batch with a blank picture", post, "/read", as_json,
+         json.dumps({"instances": [base64.b64encode(encode(one)).decode(), base64.b64encode(blank).decode()]})
+         .encode(), {400}, "no_digit_found"),
+        ("read: huge raw body", post, "/read", image, b"\x89PNG" + b"\0" * (config.MAX_REQUEST_BYTES + 1), {413},
+         "payload_too_large"),
+        ("GET /read", "GET", "/read", {}, b"", {405}, "method_not_allowed"),
+    ]
+
+
 def bad_requests():
     """The bad-input corpus: every client mistake and the answer it must get."""
     png = encode(np.full((28, 28), 255))  # a valid image of blank paper
@@ -106,7 +154,7 @@ def bad_requests():
         ("GET /predict", "GET", "/predict", {}, b"", {405}, "method_not_allowed"),
         ("POST /health", post, "/health", as_json, b"{}", {405}, "method_not_allowed"),
         ("unknown URL", "GET", "/no-such-page", {}, b"", {404}, "not_found"),
-    ]
+    ] + bad_read_requests()
 
 
 def tensor(name, datatype, shape, data):

@@ -57,3 +57,13 @@ def drawn_symbol(char="#", side=200):
     image = Image.new("L", (side, side), 255)
     ImageDraw.Draw(image).text((side / 2, side / 2), char, fill=0, font=font, anchor="mm")
     return image
+
+
+@functools.lru_cache(maxsize=None)
+def number_png(number, gap=0.3, pick=0):
+    """The string `number` written with MNIST test digits (the `pick`-th of each label),
+    dark on white, `gap` digit heights apart (None: touching), as PNG bytes."""
+    from load_mnist_local import load_data
+    from mnist_digits.reading.compose import Style, compose
+    x, y = load_data()[1]
+    return compose([x[np.flatnonzero(y == int(c))[pick]] for c in number], Style(gap=gap))[0]

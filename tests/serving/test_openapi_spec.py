@@ -7,6 +7,7 @@ import pytest
 
 import config
 from helpers.http_cases import bad_infer_requests, bad_requests
+from helpers.images import number_png
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +40,25 @@ def test_openapi_schemas_match_real_answers(spec, flask_client, digit_pngs):
     batch = flask_client.post("/predict", json={"instances": [base64.b64encode(png).decode()]}).get_json()
     for item in batch["predictions"]:
         OAS30Validator(schemas["Prediction"]).validate(item)
+    reading = flask_client.post("/read", data=number_png("42"), content_type="image/png").get_json()
+    OAS30Validator(schemas["Reading"]).validate(reading)
+    assert set(schemas["Reading"]["required"]) == set(reading)
+    assert set(schemas["Reading"]["properties"]["digits"]["items"]["required"]) == set(reading["digits"][0])
+    readings = flask_client.post("/read", json={"instances": [base64.b64encode(png).decode()]}).get_json()
+    for item in readings["readings"]:
+        OAS30Validator(schemas["Reading"]).validate(item)
     health_schema = spec["paths"]["/health"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     OAS30Validator(health_schema).validate(flask_client.get("/health").get_json())
     # Every error status the app answers is documented, with the documented shape.
-    documented = set(spec["paths"]["/predict"]["post"]["responses"])
     for name, method, path, headers, body, statuses, code in bad_requests():
-        if path != "/predict":
+        if path.split("?")[0] not in ("/predict", "/read") or method != "POST":
             continue
         response = flask_client.open(path, method=method, headers=headers, data=body)
-        assert str(response.status_code) in documented, name
+        assert str(response.status_code) in spec["paths"][path.split("?")[0]]["post"]["responses"], name
         OAS30Validator(schemas["Error"]).validate(response.get_json())
-    assert set(spec["paths"]["/predict"]["post"]["requestBody"]["content"]) == {
-        "multipart/form-data", "image/*", "application/json"}
+    for path in ("/predict", "/read"):
+        assert set(spec["paths"][path]["post"]["requestBody"]["content"]) == {
+            "multipart/form-data", "image/*", "application/json"}
 
 
 def test_openapi_describes_the_operations_routes(spec, flask_client, predictor, monkeypatch):
