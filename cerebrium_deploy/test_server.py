@@ -3,6 +3,7 @@
     export CEREBRIUM_ENDPOINT=https://api.aws.us-east-1.cerebrium.ai/v4/<project-id>/mnist-digits/predict
     export CEREBRIUM_API_KEY=<JWT from the dashboard's API Keys page>
     python cerebrium_deploy/test_server.py examples/mnist_7.png        # prints the digit and its confidence
+    python cerebrium_deploy/test_server.py --read examples/number_2026.png   # a whole number, via read()
     python cerebrium_deploy/test_server.py --run-tests      # known digits, latency, bad input; exit 1 on failure
 
 The token is read from the environment only and sent as `Authorization: Bearer ...`.
@@ -80,6 +81,23 @@ def predict(endpoint, payload, token, timeout):
     return result, elapsed_ms, server_ms
 
 
+def read(endpoint, payload, token, timeout):
+    """A successful reading of a whole number (the app's read()), or ClientError saying why not."""
+    status, result, elapsed_ms, server_ms = call(read_endpoint(endpoint), payload, token, timeout)
+    problem = error_of(status, result)
+    if problem:
+        raise ClientError(problem)
+    if not isinstance(result, dict) or "number" not in result:
+        raise ClientError(f"HTTP {status}: the answer holds no number: {str(result)[:200]}")
+    return result, elapsed_ms, server_ms
+
+
+def read_endpoint(endpoint):
+    """The app's read() URL: the predict() URL with its last part renamed."""
+    base, _, last = endpoint.rstrip("/").rpartition("/")
+    return endpoint if last == "read" else f"{base}/read"
+
+
 def encode_file(path):
     try:
         return base64.b64encode(Path(path).read_bytes()).decode()
@@ -112,6 +130,18 @@ def known_digits():
         Image.fromarray(255 - images[index]).save(buffer, format="PNG")
         digits.append((base64.b64encode(buffer.getvalue()).decode(), label, index))
     return digits
+
+
+def number_png(digit_b64s):
+    """Digit PNGs (base64) pasted side by side, half a digit apart -> one PNG, base64."""
+    from PIL import Image
+    digits = [Image.open(io.BytesIO(base64.b64decode(b))) for b in digit_b64s]
+    page = Image.new("L", (42 * len(digits) + 14, 42), 255)
+    for i, digit in enumerate(digits):
+        page.paste(digit, (14 + 42 * i, 7))
+    buffer = io.BytesIO()
+    page.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
 
 
 def blank_png():
@@ -169,6 +199,13 @@ def run_tests(endpoint, token, timeout, max_latency_ms, preprocess):
     except ClientError as exc:
         report("batch", False, str(exc))
 
+    try:   # the known digits 2, 0, 2, 6 side by side on one page, through read()
+        number = number_png([digits[d][0] for d in (2, 0, 2, 6)])
+        result, _, _ = read(endpoint, {"image": number}, token, timeout)
+        report("number", result["number"] == "2026", f"read {result['number']!r}, expected '2026'")
+    except ClientError as exc:
+        report("number", False, str(exc))
+
     for name, payload in [("bad input: not base64", {"image": "this is not base64!"}),
                           ("bad input: blank image", {"image": blank_png()})]:
         try:
@@ -184,7 +221,10 @@ def run_tests(endpoint, token, timeout, max_latency_ms, preprocess):
 # --- Command line ----------------------------------------------------------------------
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("image", nargs="?", help="image file of one digit (PNG, JPEG, ...)")
+    parser.add_argument("image", nargs="?", help="image file of one digit (PNG, JPEG, ...), or of a number with --read")
+    parser.add_argument("--read", action="store_true",
+                        help="read a whole number with the app's read() (its URL: the endpoint's last part "
+                             "renamed to read)")
     parser.add_argument("--endpoint", default=os.environ.get("CEREBRIUM_ENDPOINT"),
                         help="full URL of the predict function (default: $CEREBRIUM_ENDPOINT)")
     parser.add_argument("--preprocess", default="enhanced", choices=["enhanced", "basic"])
@@ -209,15 +249,32 @@ def main(argv=None):
         print(f"{failures} check(s) failed" if failures else "all checks passed")
         return 1 if failures else 0
     try:
+        if args.read:
+            return print_reading(*read(args.endpoint, {"image": encode_file(args.image)}, token, args.timeout))
         payload = {"image": encode_file(args.image), "preprocess": args.preprocess}
         result, elapsed_ms, server_ms = predict(args.endpoint, payload, token, args.timeout)
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     top = ", ".join(f"{t['digit']}: {t['probability']:.3f}" for t in result.get("top_k", []))
-    timing = f"{elapsed_ms:.0f} ms round trip" + (f", {server_ms:.1f} ms in the function" if server_ms else "")
     print(f"digit {result['prediction']} (confidence {result['confidence']:.4f})")
-    print(f"top {len(result.get('top_k', []))}: {top}; model {result.get('model_version')}; {timing}")
+    print(f"top {len(result.get('top_k', []))}: {top}; model {result.get('model_version')}; "
+          f"{timing(elapsed_ms, server_ms)}")
+    return 0
+
+
+def timing(elapsed_ms, server_ms):
+    return f"{elapsed_ms:.0f} ms round trip" + (f", {server_ms:.1f} ms in the function" if server_ms else "")
+
+
+def print_reading(result, elapsed_ms, server_ms):
+    """Print a reading of a whole number -> exit status 0."""
+    verdict = "a number" if result.get("is_number") else "not all of it looks like digits"
+    print(f"number {result['number']} ({verdict}; confidence {result.get('confidence', 0):.4f})")
+    for digit in result.get("digits", []):
+        print(f"  {digit['prediction']} at {digit['box']} (confidence {digit['confidence']:.3f}"
+              f"{'' if digit['is_digit'] else ', not a digit'})")
+    print(f"model {result.get('model_version')}; {timing(elapsed_ms, server_ms)}")
     return 0
 
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from helpers.cerebrium import DEPLOY, b64, clean_env
+from helpers.images import number_png
 from helpers.scripts import HERE
 from helpers.local_server import ROOT, free_port
 
@@ -97,10 +98,19 @@ def test_client_prints_the_digit_and_its_confidence(endpoint, token, digit_pngs,
 
 
 @pytest.mark.process
+def test_client_reads_a_whole_number_with_read(endpoint, token, tmp_path):
+    (tmp_path / "number.png").write_bytes(number_png("2026"))
+    proc = client("--read", tmp_path / "number.png", CEREBRIUM_ENDPOINT=endpoint, CEREBRIUM_API_KEY=token)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^number 2026 \(a number; confidence [01]\.\d+\)$", proc.stdout, re.MULTILINE), proc.stdout
+    assert len(re.findall(r"^  \d at \[\d+, \d+, \d+, \d+\]", proc.stdout, re.MULTILINE)) == 4, proc.stdout
+
+
+@pytest.mark.process
 def test_client_run_tests_passes_against_the_deployed_app(endpoint, token):
     proc = client("--run-tests", "--endpoint", endpoint, "--max-latency-ms", 60000, CEREBRIUM_API_KEY=token)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for check in ("known digits", "latency", "batch", "bad input: not base64", "bad input: blank image"):
+    for check in ("known digits", "latency", "batch", "number", "bad input: not base64", "bad input: blank image"):
         assert re.search(rf"^PASS  {check}:", proc.stdout, re.MULTILINE), proc.stdout
     assert "FAIL" not in proc.stdout
 

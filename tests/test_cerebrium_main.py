@@ -6,7 +6,8 @@ import pytest
 
 import config
 from helpers.cerebrium import b64, clean_env
-from helpers.images import encode
+from helpers.images import encode, number_png
+from utils import read_number
 from helpers.scripts import run_helper_json
 
 
@@ -27,18 +28,25 @@ def test_main_predicts_like_the_shared_predictor_without_tensorflow(cerebrium_bu
         {"image": "data:image/png;base64," + b64(pngs[0]), "preprocess": "basic"},
         {"instances": [b64(png) for png in pngs]},
         {"instances": [pixels]},
+        {"_function": "read", "image": b64(number_png("2026"))},
+        {"_function": "read", "instances": [b64(number_png("42")), b64(number_png("7"))]},
+        {"_function": "read", "image": b64(encode([[255] * 28] * 28))},
     ]
     found = call_main(cerebrium_bundle, calls, missing=["tensorflow", "keras"], cwd=cerebrium_bundle)
     assert found["backend"] == "litert" and found["loaded"] == ["ai_edge_litert"]
     assert found["root"] == str(cerebrium_bundle), "the copied config must resolve paths from its own folder"
-    assert found["endpoints"] == ["predict"], "Cerebrium would serve every public callable of main.py"
-    single, basic, batch, from_pixels = found["answers"]
+    assert found["endpoints"] == ["predict", "read"], "Cerebrium would serve every public callable of main.py"
+    single, basic, batch, from_pixels, number, numbers, blank = found["answers"]
     # Exactly the object the shared predictor (and so Flask's /predict) gives.
     assert single == litert_predictor.predict_images([pngs[0]])[0]
     assert single["prediction"] == digit_pngs[0][1]
     assert basic == litert_predictor.predict_images([pngs[0]], "basic")[0]
     assert batch == {"predictions": litert_predictor.predict_images(pngs)}
     assert from_pixels == {"predictions": litert_predictor.predict_images([mnist_test[0][0]])}
+    # read(): exactly what Flask's /read answers, from the same Python call.
+    assert number == read_number(number_png("2026"), litert_predictor) and number["number"] == "2026"
+    assert [r["number"] for r in numbers["readings"]] == ["42", "7"]
+    assert blank["status_code"] == 400 and blank["error"]["code"] == "no_digit_found"
 
 
 @pytest.mark.process

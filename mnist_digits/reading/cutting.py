@@ -12,7 +12,7 @@ import numpy as np
 from mnist_digits.reading import components
 from mnist_digits.reading.segmentation import INK_LEVEL, owners
 
-SPLIT_ASPECT = 1.0     # a part wider than this times its height may be digits that touch
+SPLIT_ASPECT = 0.75    # a part wider than this times its height may be digits that touch
 STEP = 0.15            # candidate cuts at least every this fraction of the height...
 REACH = 0.2            # ...each free to wander this far (fraction of the height) from its column
 MAX_SPAN = 1.4         # a candidate digit is at most this many heights wide...
@@ -21,12 +21,14 @@ SAME = 0.06             # seams closer than this (fraction of the height, on ave
 MOVE_COST = 0.02       # a seam pays this (in ink) per column it moves sideways
 MARGIN = 0.15          # crops get this fraction of their side (and 2 px) of black around them
 FRAGMENT = 0.15        # a piece's marks under this fraction of its biggest are a neighbour's stroke ends
-# How unlike one digit a candidate's shape is, in log-likelihood: wider than its
-# height costs WIDE per height of excess, shorter than TALL_ENOUGH of the part costs
-# SHORT per height missing. Chosen on 450 composed numbers from MNIST's validation
-# digits (training images 55000-59999, never the test set), with the reader's score.
-WIDE, SHORT, TALL_ENOUGH = 1.0, 3.0, 0.6
-
+# How unlike one digit a candidate is, in log-likelihood (prior_cost): shorter than
+# TALL_ENOUGH of its part costs SHORT per height missing (a wide one costs nothing
+# more: a penalty there cut wide 0s and 2s); each seam that cuts through a stroke
+# (more than CROSSED ink) costs CUT, half to the candidate on each side. Chosen with
+# reader.GATE_WEIGHT on composed numbers of MNIST's validation digits (training
+# images 55000-59999, never the test set) and UNIPEN letter rows; see docs/reading.md.
+SHORT, TALL_ENOUGH = 3.0, 0.6
+CUT, CROSSED = 1.0, 1.0
 
 def _seam(region, column, reach):
     """The path from top to bottom through the least ink, within `reach` columns of
@@ -46,11 +48,12 @@ def _seam(region, column, reach):
     return path + lo
 
 
-def seams(region):
+def seams(region, marks=1):
     """Candidate seams of a part's own ink (its box): the left border, seams near the
-    profile's low points (and at least every STEP heights), the right border."""
+    profile's low points (and at least every STEP heights), the right border. A part
+    of one mark no wider than SPLIT_ASPECT times its height is one digit: no seams."""
     h, w = region.shape
-    if w <= SPLIT_ASPECT * h:
+    if w <= SPLIT_ASPECT * h and marks == 1:
         return [np.zeros(h, np.int64), np.full(h, w, np.int64)]
     profile = np.convolve(region.sum(axis=0), np.ones(3) / 3, mode="same")
     step, reach = max(2, int(STEP * h)), max(1, int(REACH * h))
@@ -64,6 +67,14 @@ def seams(region):
         if path.mean() - found[-1].mean() >= max(2.0, SAME * h):   # the same way found twice
             found.append(path)
     return found + [np.full(h, w, np.int64)]
+
+
+def crossed_ink(region, cuts):
+    """How much ink each seam cuts through (0 for the borders, and for a seam that
+    passes between separate marks): a cut through a stroke is a guess that needs
+    the classifier's support (letters cut into digit-like pieces otherwise pass)."""
+    rows = np.arange(region.shape[0])
+    return [0.0] + [float(region[rows, np.minimum(c, region.shape[1] - 1)].sum()) for c in cuts[1:-1]] + [0.0]
 
 
 def spans(cuts, height):
@@ -98,11 +109,12 @@ def _without_fragments(ink):
     return np.where(np.isin(owners(labels), small), 0.0, ink)
 
 
-def shape_cost(box, height):
-    """The shape term of a candidate digit's score: box (top, bottom, left, right) in a
-    part `height` pixels tall."""
-    top, bottom, left, right = box
-    return WIDE * max(0.0, (right - left) / height - 1.0) + SHORT * max(0.0, TALL_ENOUGH - (bottom - top) / height)
+def prior_cost(box, height, ink_left, ink_right):
+    """The classifier-free term of a candidate digit's score: its box (top, bottom,
+    left, right) in a part `height` pixels tall, the ink its seams cut through."""
+    top, bottom, _, _ = box
+    cuts = (ink_left > CROSSED) + (ink_right > CROSSED)
+    return SHORT * max(0.0, TALL_ENOUGH - (bottom - top) / height) + CUT * cuts / 2
 
 
 def best_reading(count, scores):

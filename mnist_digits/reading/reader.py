@@ -19,11 +19,12 @@ import numpy as np
 import config
 from mnist_digits.imaging.decoding import sent_size
 from mnist_digits.errors import NoDigitFound, TooManyDigits
-from mnist_digits.reading.cutting import best_reading, piece, seams, shape_cost, spans
+from mnist_digits.reading.cutting import best_reading, crossed_ink, piece, prior_cost, seams, spans
 from mnist_digits.reading.segmentation import find_parts, own_ink, owners
 from mnist_digits.imaging.preprocessing import page_ink, preprocess_image
 from mnist_digits.model.predictor import format_prediction, get_predictor
 
+GATE_WEIGHT = 0.5   # the digit score's weight beside the confidence in a candidate's score (cutting.py)
 DIGIT_FIELDS = ("prediction", "confidence", "probabilities", "is_digit", "digit_score")
 
 
@@ -37,7 +38,7 @@ class Digit(NamedTuple):
 
 class _Candidates(NamedTuple):
     """A part's candidate digits: how many seams, {(i, j): (crop, box)}, and
-    {(i, j): how unlike a digit its shape is}."""
+    {(i, j): its prior cost (cutting.prior_cost)}."""
     count: int
     pieces: dict
     shape_costs: dict
@@ -51,22 +52,24 @@ def _candidates(image):
     found = []
     for part in parts:
         region = own_ink(part, ink, owner)
-        cuts = seams(region)
+        cuts = seams(region, len(part.ids))
+        crossed = crossed_ink(region, cuts)
         pieces, costs = {}, {}
         for i, j in spans(cuts, part.height):
             crop, box = piece(region, cuts[i], cuts[j])
             if crop is not None:
                 top, bottom, left, right = box
                 pieces[i, j] = crop, (part.top + top, part.top + bottom, part.left + left, part.left + right)
-                costs[i, j] = shape_cost(box, part.height)
+                costs[i, j] = prior_cost(box, part.height, crossed[i], crossed[j])
         found.append(_Candidates(len(cuts), pieces, costs))
     return found, ink.shape
 
 
-def _log_likelihood(result, shape):
-    """How likely a candidate is one digit: its confidence times its digit score,
-    less how unlike a digit its shape is (cutting.shape_cost)."""
-    return math.log(max(result["confidence"], 1e-9)) + math.log(max(result["digit_score"], 1e-9)) - shape
+def _log_likelihood(result, prior):
+    """How likely a candidate is one digit: its confidence times its digit score (to
+    GATE_WEIGHT), less its prior cost (cutting.prior_cost: shape, strokes cut)."""
+    return (math.log(max(result["confidence"], 1e-9)) + GATE_WEIGHT * math.log(max(result["digit_score"], 1e-9))
+            - prior)
 
 
 def _classify(crops, predictor):

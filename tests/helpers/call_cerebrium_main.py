@@ -4,7 +4,8 @@
 
 Runs from the app folder APP_DIR with the repo nowhere on sys.path, and the
 comma-separated MISSING_PACKAGES made uninstallable (as in an image without
-them). stdin holds a JSON list of keyword arguments for predict(); the last
+them). stdin holds a JSON list of keyword arguments for predict() (or, with a
+"_function" key, for that function of main); the last
 stdout line is a JSON object with the answers and what was loaded.
 """
 import importlib.abc
@@ -28,7 +29,7 @@ import main  # noqa: E402
 answers = []
 for kwargs in json.load(sys.stdin):
     try:
-        answers.append(main.predict(**kwargs))
+        answers.append(getattr(main, kwargs.pop("_function", "predict"))(**kwargs))
     except BaseException as exc:
         answers.append({"raised": repr(exc)})
 print(json.dumps({"answers": answers, "backend": main.predictor.backend, "root": str(config.ROOT),
