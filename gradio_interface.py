@@ -1,4 +1,4 @@
-"""The Gradio page: draw or upload a digit, see what the model saw and how sure it is.
+"""The Gradio page: draw or upload a digit (or a number), see what the model saw and how sure it is.
 
     python gradio_interface.py               # http://127.0.0.1:7860
     python gradio_interface.py --port 7861   # or GRADIO_SERVER_PORT=7861
@@ -6,7 +6,10 @@
 While you draw, the page shows the top 3 digits (gr.Label) and, beside them,
 the 28x28 image the model actually received, enlarged: most mistakes make
 sense once you see what the preprocessing made of the drawing. A blank canvas
-gets a note instead of a guess.
+gets a note instead of a guess. Several digits side by side ("42") are read as
+a number (utils.read_number, as POST /read): the page shows the number, each
+digit's box on the picture and the 28x28 image of each. A picture that is not
+all digits is answered as one picture, as before.
 
 The page also serves one API endpoint, `/predict`: the sketchpad value in, the
 label value out (an optional second argument picks the preprocessing):
@@ -36,6 +39,7 @@ from PIL import Image  # noqa: E402
 import config  # noqa: E402
 from mnist_digits.errors import DigitError, ModelFileError  # noqa: E402
 from mnist_digits.imaging.preprocessing import PREPROCESS_MODES, preprocess_image  # noqa: E402
+from mnist_digits.reading.reader import read_with_views  # noqa: E402
 from utils import get_predictor  # noqa: E402
 
 # Preprocessing scales the digit to 20x20, so only the stroke width relative to
@@ -50,6 +54,8 @@ NO_DIGIT = ("**No digit found.** The picture looks blank to the model: "
             "draw a digit (thick, dark strokes) or upload a photo of one.")
 NOT_A_DIGIT = ("**This does not look like a digit.** Above is the model's best guess anyway, "
                "and below what it saw.")
+TOP_3 = "Prediction (top 3)"
+BOX_COLOUR = (0, 160, 60)
 
 # System fonts only: a theme that names a Google Font would fetch it from the web.
 THEME = gr.themes.Default(
@@ -106,18 +112,57 @@ def classify(image, mode):
     return label, model_view(x), bool(predictor.is_digit(scores)[0])
 
 
+def boxes_drawn(image, digits):
+    """The picture with each digit's box and answer drawn on it."""
+    from PIL import ImageDraw
+    shown = Image.new("RGBA", image.size, "white")   # a drawing's transparent paper is white
+    shown.alpha_composite(image.convert("RGBA"))
+    shown = shown.convert("RGB")
+    draw = ImageDraw.Draw(shown)
+    width = max(2, max(shown.size) // 200)
+    for digit in digits:
+        x, y, w, h = digit["box"]
+        draw.rectangle([x, y, x + w - 1, y + h - 1], outline=BOX_COLOUR, width=width)
+        draw.text((x + width, y + width), str(digit["prediction"]), fill=BOX_COLOUR)
+    return shown
+
+
+def read_page(image):
+    """The picture read as a number -> (reading, each digit's view), or None when it is
+    one digit or not a number (the one-digit answer then applies: a "#" is one symbol
+    that is not a digit, not a number with a doubtful part)."""
+    try:
+        reading, views = read_with_views(image, get_predictor())
+    except DigitError:   # blank, crowded or thin: the one-digit path says why, or answers
+        return None
+    return (reading, views) if len(reading["digits"]) > 1 and reading["is_number"] else None
+
+
+def number_outputs(image, reading, views):
+    """The page's outputs for a number: its label, the boxes, each digit's view, the note."""
+    label = gr.Label({reading["number"]: reading["confidence"]}, label="Number read (its confidence)")
+    gallery = [(model_view(v), f"{d['prediction']} ({d['confidence']:.2f})") for v, d in zip(views, reading["digits"])]
+    return (label, None, gr.Markdown("", visible=False),
+            gr.Image(boxes_drawn(image, reading["digits"]), visible=True), gr.Gallery(gallery, visible=True))
+
+
 def predict_page(image, mode):
-    """Live handler of the page: (picture kept for the mode switch, label, model view, note)."""
+    """Live handler of the page: (picture kept for the mode switch, label, model view, note,
+    boxes on the picture, each digit's view). A number fills the last two; one digit hides them."""
     image = picture_of(image)
+    hidden = (gr.Image(None, visible=False), gr.Gallery(None, visible=False))
     if image is None:  # cleared: empty answer, no note
-        return None, None, None, gr.Markdown("", visible=False)
+        return None, gr.Label(None, label=TOP_3), None, gr.Markdown("", visible=False), *hidden
+    number = read_page(image)
+    if number is not None:
+        return image, *number_outputs(image, *number)
     try:
         label, seen, is_digit = classify(image, mode)
     except DigitError as exc:  # NoDigitFound, InvalidImage, PayloadTooLarge: say so, never guess
         note = NO_DIGIT if exc.code == "no_digit_found" else f"**Cannot read this image:** {exc}"
-        return image, None, None, gr.Markdown(note, visible=True)
+        return image, gr.Label(None, label=TOP_3), None, gr.Markdown(note, visible=True), *hidden
     # Not a digit: say so plainly, and still show the best guess and what the model saw.
-    return image, label, seen, gr.Markdown(NOT_A_DIGIT, visible=not is_digit)
+    return image, gr.Label(label, label=TOP_3), seen, gr.Markdown(NOT_A_DIGIT, visible=not is_digit), *hidden
 
 
 def predict_api(image, mode):
@@ -145,14 +190,14 @@ def build_demo():
         gr.Markdown("# Handwritten digit classifier\n"
                     "Draw a digit with the mouse or a finger, or upload a photo of one. "
                     "The model answers while you draw; on the right is the 28×28 image it "
-                    "actually received.")
+                    "actually received. Write several digits side by side and it reads the number.")
         picture = gr.State(None)  # the last drawn or uploaded picture, for the mode switch
         with gr.Row():
             with gr.Column(scale=3):
                 with gr.Tabs() as tabs:
                     with gr.Tab("Draw", id="draw"):
                         sketchpad = gr.Sketchpad(
-                            label="Draw a digit", elem_id="sketchpad", type="pil", height=480,
+                            label="Draw a digit (or a number)", elem_id="sketchpad", type="pil", height=480,
                             image_mode="RGBA", canvas_size=(CANVAS_SIZE, CANVAS_SIZE),
                             fixed_canvas=True, layers=False, transforms=(),
                             brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"],
@@ -169,16 +214,20 @@ def build_demo():
                                          "basic: plain resize (the naive baseline)")
                     clear = gr.Button("Clear", elem_id="clear", variant="secondary")
             with gr.Column(scale=2):
-                label = gr.Label(num_top_classes=config.TOP_K, label="Prediction (top 3)",
+                label = gr.Label(num_top_classes=config.TOP_K, label=TOP_3,
                                  elem_id="prediction")
                 note = gr.Markdown(visible=False, elem_id="note")
                 seen = gr.Image(label="What the model saw (28×28, enlarged)",
                                 elem_id="model-view", type="pil", format="png",
                                 interactive=False, buttons=[])
+                boxes = gr.Image(label="The digits found", elem_id="number-boxes", type="pil", format="png",
+                                 interactive=False, buttons=[], visible=False)
+                views = gr.Gallery(label="What the model saw of each digit (28×28)", elem_id="digit-views",
+                                   columns=8, height="auto", object_fit="contain", visible=False)
         gr.Examples(example_files(), inputs=upload, label="Examples (click one)",
                     elem_id="examples")
 
-        outputs = [picture, label, seen, note]
+        outputs = [picture, label, seen, note, boxes, views]
         live = dict(fn=predict_page, outputs=outputs, api_visibility="private",
                     show_progress="hidden", trigger_mode="always_last")
         sketchpad.change(inputs=[sketchpad, mode], **live)
@@ -187,8 +236,9 @@ def build_demo():
         # An example lands in the upload box: show that tab.
         upload.change(lambda value: gr.Tabs(selected="upload") if value is not None else gr.Tabs(),
                       inputs=upload, outputs=tabs, api_visibility="private", show_progress="hidden")
-        clear.click(lambda: (None, None, None, None, None, gr.Markdown("", visible=False)),
-                    outputs=[sketchpad, upload, picture, label, seen, note],
+        clear.click(lambda: (None, None, None, gr.Label(None, label=TOP_3), None, gr.Markdown("", visible=False),
+                             gr.Image(None, visible=False), gr.Gallery(None, visible=False)),
+                    outputs=[sketchpad, upload, picture, label, seen, note, boxes, views],
                     api_visibility="private", show_progress="hidden"
                     ).then(None, js=PICK_BRUSH_JS)
         sketchpad.clear(None, js=PICK_BRUSH_JS)  # the sketchpad's own bin button

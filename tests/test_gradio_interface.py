@@ -20,6 +20,7 @@ import gradio_interface
 from helpers.cli import BAD_MODEL_SETUPS, assert_refused_before_serving, bad_model_setups, run_script
 from helpers.local_server import ROOT, free_port
 from mnist_digits.imaging.preprocessing import preprocess_image
+from utils import read_number
 
 
 @pytest.fixture(scope="module")
@@ -127,28 +128,51 @@ def test_page_shows_the_image_the_model_received(digit_pngs):
     png, label = digit_pngs[3]
     image = Image.open(io.BytesIO(png))
     value = {"background": None, "layers": [], "composite": image}
-    kept, answer, seen, note = gradio_interface.predict_page(value, "enhanced")
+    kept, answer, seen, note, boxes, views = gradio_interface.predict_page(value, "enhanced")
+    answer = shown(answer)
     assert kept is image and max(answer, key=answer.get) == str(label)
-    assert note.visible is False
+    assert note.visible is False and boxes.visible is False and views.visible is False
     # The picture is the model input itself, each pixel a 10x10 square.
     x = preprocess_image(image, "enhanced")[..., 0]
     assert seen.size == (280, 280)
     assert np.array_equal(np.asarray(seen)[::10, ::10], (x * 255).round().astype(np.uint8))
 
 
+def shown(label):
+    """What a gr.Label update shows: {label: confidence}, or None when it is empty."""
+    value = label.value
+    return {c["label"]: c["confidence"] for c in value["confidences"]} if value else None
+
+
+def boxes_size(image_update):
+    """The size of the picture a gr.Image update shows."""
+    return Image.open(image_update.value["path"]).size
+
+
 def test_page_notes_a_blank_canvas_instead_of_guessing():
     blank = Image.new("RGBA", (400, 400), (0, 0, 0, 0))
-    _, answer, seen, note = gradio_interface.predict_page({"background": None, "layers": [],
-                                                           "composite": blank}, "enhanced")
-    assert answer is None and seen is None
+    _, answer, seen, note, _, _ = gradio_interface.predict_page({"background": None, "layers": [],
+                                                                 "composite": blank}, "enhanced")
+    assert shown(answer) is None and seen is None
     assert note.visible is True and "No digit found" in note.value
 
 
 def test_page_says_plainly_when_it_is_not_a_digit_and_still_shows_the_guess():
     from helpers.images import drawn_symbol
-    kept, answer, seen, note = gradio_interface.predict_page(drawn_symbol("#"), "enhanced")
+    kept, answer, seen, note, _, _ = gradio_interface.predict_page(drawn_symbol("#"), "enhanced")
     assert note.visible is True and note.value == gradio_interface.NOT_A_DIGIT
-    assert len(answer) == 10 and seen.size == (280, 280)   # the best guess and the 28x28 view stay
+    assert len(shown(answer)) == 10 and seen.size == (280, 280)   # the best guess and the 28x28 view stay
+
+
+def test_page_reads_a_number_with_each_digits_box_and_view():
+    from helpers.images import number_png
+    image = Image.open(io.BytesIO(number_png("2026")))
+    _, answer, seen, note, boxes, views = gradio_interface.predict_page(image, "enhanced")
+    assert shown(answer) == {"2026": pytest.approx(read_number(image)["confidence"], abs=1e-6)}
+    assert answer.label == "Number read (its confidence)" and note.visible is False and seen is None
+    assert boxes.visible is True and views.visible is True and len(views.value) == 4
+    # The boxes are drawn on the picture itself: it keeps its size.
+    assert boxes_size(boxes) == image.size
 
 
 @pytest.mark.process

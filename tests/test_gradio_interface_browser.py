@@ -35,6 +35,10 @@ WAIT_MS = 60_000  # a busy 2-core CI machine can take a while to answer
 # needed, and few are wanted: each mouse move costs the software-rendered
 # WebGL canvas a redraw (up to a second on a busy machine).
 SEVEN = [[(0.28, 0.22), (0.72, 0.22), (0.45, 0.82)]]
+# "42": a 4 in two strokes (its open top and the crossbar, then the stem) on the
+# left, a 2 in one stroke on the right, a fifth of the canvas apart.
+FORTY_TWO = [[(0.14, 0.22), (0.08, 0.6), (0.38, 0.6)], [(0.30, 0.3), (0.30, 0.82)],
+             [(0.58, 0.35), (0.66, 0.24), (0.8, 0.24), (0.86, 0.36), (0.6, 0.8), (0.92, 0.8)]]
 ZERO = [[(0.5 + 0.2 * math.sin(a), 0.5 - 0.3 * math.cos(a))
          for a in (2 * math.pi * i / 12 for i in range(13))]]
 
@@ -123,6 +127,24 @@ def test_drawing_a_digit_shows_the_prediction(browser_page, tmp_path):
     draw(page, ZERO)
     top3 = predicted(page, "0")
     print(f"drew a 0 -> the page answered {top3}")
+
+
+def test_drawing_a_number_reads_it_with_each_digits_box_and_view(browser_page):
+    page, _ = browser_page
+    page.get_by_role("tab", name="Draw").click()
+    page.locator("#clear").click()
+    page.locator('#sketchpad button[aria-label="Brush"].highlight').wait_for()
+    page.wait_for_timeout(500)  # let the canvas finish resetting
+    draw(page, FORTY_TWO)
+    answer = predicted(page, "42")
+    print(f"drew 42 -> the page answered {answer}")
+    page.locator("#number-boxes img").wait_for()            # the picture with the digits' boxes
+    views = page.locator("#digit-views img")
+    views.nth(1).wait_for()
+    assert views.count() == 2                                # the 28x28 view of each digit
+    # One digit again: the number's parts go away.
+    page.locator("#clear").click()
+    page.locator("#number-boxes img").wait_for(state="detached")
 
 
 def test_blank_upload_gets_a_note_not_a_guess(browser_page, tmp_path):

@@ -22,13 +22,12 @@ MOVE_COST = 0.02       # a seam pays this (in ink) per column it moves sideways
 MARGIN = 0.15          # crops get this fraction of their side (and 2 px) of black around them
 FRAGMENT = 0.15        # a piece's marks under this fraction of its biggest are a neighbour's stroke ends
 # How unlike one digit a candidate is, in log-likelihood (prior_cost): shorter than
-# TALL_ENOUGH of its part costs SHORT per height missing (a wide one costs nothing
-# more: a penalty there cut wide 0s and 2s); each seam that cuts through a stroke
-# (more than CROSSED ink) costs CUT, half to the candidate on each side. Chosen with
-# reader.GATE_WEIGHT on composed numbers of MNIST's validation digits (training
-# images 55000-59999, never the test set) and UNIPEN letter rows; see docs/reading.md.
+# TALL_ENOUGH of its part costs SHORT per height missing. Nothing else paid off: a
+# cost for width cut wide 0s and 2s, a cost per cut through a stroke cost touching
+# digits more than it saved. Chosen with reader.GATE_WEIGHT on composed numbers of
+# MNIST's validation digits (training images 55000-59999, never the test set).
 SHORT, TALL_ENOUGH = 3.0, 0.6
-CUT, CROSSED = 1.0, 1.0
+CROSSED = 1.0          # a cut whose column holds more ink than this goes through strokes: a guess
 
 def _seam(region, column, reach):
     """The path from top to bottom through the least ink, within `reach` columns of
@@ -70,11 +69,12 @@ def seams(region, marks=1):
 
 
 def crossed_ink(region, cuts):
-    """How much ink each seam cuts through (0 for the borders, and for a seam that
-    passes between separate marks): a cut through a stroke is a guess that needs
-    the classifier's support (letters cut into digit-like pieces otherwise pass)."""
-    rows = np.arange(region.shape[0])
-    return [0.0] + [float(region[rows, np.minimum(c, region.shape[1] - 1)].sum()) for c in cuts[1:-1]] + [0.0]
+    """How much ink lies on each seam's column (its mean): 0 for the borders and for a
+    cut through a clear gap; more for a cut through a stroke or between marks that
+    share columns (a winding seam). Such cuts are guesses that need the classifier's
+    firm support: an H is a 1 and a 4 side by side otherwise."""
+    columns = [min(int(round(c.mean())), region.shape[1] - 1) for c in cuts[1:-1]]
+    return [0.0] + [float(region[:, c].sum()) for c in columns] + [0.0]
 
 
 def spans(cuts, height):
@@ -109,12 +109,11 @@ def _without_fragments(ink):
     return np.where(np.isin(owners(labels), small), 0.0, ink)
 
 
-def prior_cost(box, height, ink_left, ink_right):
+def prior_cost(box, height):
     """The classifier-free term of a candidate digit's score: its box (top, bottom,
-    left, right) in a part `height` pixels tall, the ink its seams cut through."""
+    left, right) in a part `height` pixels tall."""
     top, bottom, _, _ = box
-    cuts = (ink_left > CROSSED) + (ink_right > CROSSED)
-    return SHORT * max(0.0, TALL_ENOUGH - (bottom - top) / height) + CUT * cuts / 2
+    return SHORT * max(0.0, TALL_ENOUGH - (bottom - top) / height)
 
 
 def best_reading(count, scores):

@@ -17,11 +17,11 @@ from mnist_digits.errors import InvalidImage, NoDigitFound, TooManyDigits
 from mnist_digits.reading import components
 from mnist_digits.imaging.preprocessing import NO_DIGIT, max_filter
 
-INK_LEVEL = 0.3        # a pixel is ink above this (the ink map puts stroke centres at 1)
+INK_LEVEL = 0.3        # a pixel is ink above this (the ink map puts stroke centres at 1);
+FAINT = 0.12           # fainter ink down to this joins the marks it touches (a pen that skipped)
 NOISE = 0.02           # marks with fewer pixels than this fraction of the biggest are noise
 SPECK = 0.2            # marks smaller, both ways, than this fraction of the digit height are dots
-TALL = 0.75            # two marks this tall (of the digit height) side by side are two digits
-OVERLAP = 0.5          # marks sharing this much of the narrower one's columns are one digit
+OVERLAP = 0.0          # marks sharing this many columns (a fraction of the digit height) may be one digit
 RUNS_PER_MARK = 64     # pictures with more ink runs than this times READ_MAX_MARKS are refused
 
 
@@ -44,7 +44,7 @@ class Part(NamedTuple):
 
 def _marks(ink):
     """Label the ink's connected marks, refusing a picture with absurdly many."""
-    mask = ink > INK_LEVEL
+    mask = ink > FAINT
     runs = components.runs(mask)
     if len(runs.row) > RUNS_PER_MARK * config.READ_MAX_MARKS:
         raise TooManyDigits(f"the picture holds {len(runs.row)} separate runs of ink; "
@@ -53,9 +53,13 @@ def _marks(ink):
     if n > config.READ_MAX_MARKS:
         raise TooManyDigits(f"the picture holds {n} separate marks (at most {config.READ_MAX_MARKS}); "
                             f"a number is read from at most {config.MAX_DIGITS} digits")
-    if n == 0:
+    stats = components.stats(labels, n)
+    strongest = np.zeros(n, np.float32)
+    np.maximum.at(strongest, labels[mask] - 1, ink[mask])
+    stats = stats._replace(pixels=np.where(strongest > INK_LEVEL, stats.pixels, 0))   # faint alone: no mark
+    if not stats.pixels.any():
         raise NoDigitFound(NO_DIGIT)
-    return labels, components.stats(labels, n)
+    return labels, stats
 
 
 def _digit_height(heights):
@@ -74,11 +78,10 @@ def _kept_parts(st):
 
 
 def _one_digit(a, b, height):
-    """True when marks `a` and `b` look like strokes of one digit: they share most of
-    the narrower one's columns, and they are not both tall (two digits side by side)."""
+    """True when marks `a` and `b` may be strokes of one digit: they share columns, or
+    nearly. Only may: the reader also tries them apart (cutting.py)."""
     shared = min(a.right, b.right) - max(a.left, b.left)
-    both_tall = min(a.height, b.height) >= TALL * height
-    return shared >= OVERLAP * min(a.width, b.width) and not both_tall
+    return shared >= OVERLAP * height
 
 
 def _join(a, b):
