@@ -80,6 +80,14 @@ PICK_BRUSH_JS = """() => {
   attempt();
 }"""
 
+# Clear empties the sketchpad by setting its value to None, but a second Clear in a
+# row sets None again, which Gradio sees as no change, and the old strokes stay on the
+# canvas. The sketchpad's own "Clear canvas" button always empties it.
+CLEAR_CANVAS_JS = """() => {
+  const bin = document.querySelector('#sketchpad button[aria-label="Clear canvas"]');
+  if (bin) bin.click();
+}"""
+
 
 # --- Prediction ------------------------------------------------------------------
 def picture_of(value):
@@ -240,7 +248,7 @@ def build_demo():
                              gr.Image(None, visible=False), gr.Gallery(None, visible=False)),
                     outputs=[sketchpad, upload, picture, label, seen, note, boxes, views],
                     api_visibility="private", show_progress="hidden"
-                    ).then(None, js=PICK_BRUSH_JS)
+                    ).then(None, js=CLEAR_CANVAS_JS).then(None, js=PICK_BRUSH_JS)
         sketchpad.clear(None, js=PICK_BRUSH_JS)  # the sketchpad's own bin button
         # The public API: an event with no trigger on the page, so it answers
         # with the label alone (the page's handler also returns the picture and note).

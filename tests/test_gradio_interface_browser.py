@@ -133,6 +133,7 @@ def test_drawing_a_number_reads_it_with_each_digits_box_and_view(browser_page):
     page, _ = browser_page
     page.get_by_role("tab", name="Draw").click()
     page.locator("#clear").click()
+    page.locator('#prediction [data-testid="label-output-value"]').wait_for(state="detached")
     page.locator('#sketchpad button[aria-label="Brush"].highlight').wait_for()
     page.wait_for_timeout(500)  # let the canvas finish resetting
     draw(page, FORTY_TWO)
