@@ -29,43 +29,47 @@ FRAGMENT = 0.15        # a piece's marks under this fraction of its biggest are 
 SHORT, TALL_ENOUGH = 3.0, 0.6
 CROSSED = 1.0          # a cut whose column holds more ink than this goes through strokes: a guess
 
-def _seam(region, column, reach):
-    """The path from top to bottom through the least ink, within `reach` columns of
-    `column` -> the seam's column in each row (pixels left of it go left)."""
-    lo, hi = max(1, column - reach), min(region.shape[1] - 1, column + reach + 1)
-    cost = region[:, lo:hi] + MOVE_COST * np.abs(np.arange(lo, hi) - column)[None, :]
-    acc, back = cost[0].copy(), np.zeros(cost.shape, np.int64)
-    for y in range(1, len(cost)):
-        shifted = np.stack([np.r_[np.inf, acc[:-1]], acc, np.r_[acc[1:], np.inf]])
+def _seams(region, columns, reach):
+    """For each start column, the path from top to bottom through the least ink within
+    `reach` columns of it (all found at once: one pass over the rows) -> an array
+    (len(columns), height) of the seam's column in each row (pixels left of it go left)."""
+    h, w = region.shape
+    offsets = np.arange(-reach, reach + 1)
+    cols = np.asarray(columns)[:, None] + offsets[None, :]                # (K, W)
+    inside = (cols >= 1) & (cols <= w - 2)
+    cost = np.where(inside[None], region[:, np.clip(cols, 0, w - 1)], np.inf) + MOVE_COST * np.abs(offsets)
+    acc, back = cost[0].copy(), np.zeros(cost.shape, np.int8)
+    edge = np.full((len(cols), 1), np.inf)
+    for y in range(1, h):
+        shifted = np.stack([np.hstack([edge, acc[:, :-1]]), acc, np.hstack([acc[:, 1:], edge])])
         step = shifted.argmin(axis=0)
         back[y] = step - 1
-        acc = cost[y] + shifted[step, np.arange(len(acc))] + MOVE_COST * (step != 1)
-    path = np.empty(len(cost), np.int64)
-    path[-1] = int(acc.argmin())
-    for y in range(len(cost) - 1, 0, -1):
-        path[y - 1] = path[y] + back[y, path[y]]
-    return path + lo
+        acc = cost[y] + np.take_along_axis(shifted, step[None], 0)[0] + MOVE_COST * (step != 1)
+    index = np.empty((len(cols), h), np.int64)
+    index[:, -1] = acc.argmin(axis=1)
+    rows = np.arange(len(cols))
+    for y in range(h - 1, 0, -1):
+        index[:, y - 1] = index[:, y] + back[y, rows, index[:, y]]
+    return np.take_along_axis(cols, index, 1)
 
 
-def seams(region, marks=1):
+def seams(region, whole=False):
     """Candidate seams of a part's own ink (its box): the left border, seams near the
-    profile's low points (and at least every STEP heights), the right border. A part
-    of one mark no wider than SPLIT_ASPECT times its height is one digit: no seams."""
+    profile's low points (and at least every STEP heights), the right border; only
+    the borders when the part is to be read `whole`."""
     h, w = region.shape
-    if w <= SPLIT_ASPECT * h and marks == 1:
-        return [np.zeros(h, np.int64), np.full(h, w, np.int64)]
+    borders = [np.zeros(h, np.int64), np.full(h, w, np.int64)]
+    if whole or w < 4:
+        return borders
     profile = np.convolve(region.sum(axis=0), np.ones(3) / 3, mode="same")
     step, reach = max(2, int(STEP * h)), max(1, int(REACH * h))
-    columns = []
-    for start in range(step // 2, w - step // 2, step):
-        window = profile[start:start + step]
-        columns.append(start + int(window.argmin()))
-    found = [np.zeros(h, np.int64)]
-    for column in sorted(set(columns)):
-        path = _seam(region, column, reach)
+    columns = sorted({start + int(profile[start:start + step].argmin())
+                      for start in range(step // 2, w - step // 2, step)})
+    found = borders[:1]
+    for path in (_seams(region, columns, reach) if columns else []):
         if path.mean() - found[-1].mean() >= max(2.0, SAME * h):   # the same way found twice
             found.append(path)
-    return found + [np.full(h, w, np.int64)]
+    return found + borders[1:]
 
 
 def crossed_ink(region, cuts):

@@ -19,7 +19,8 @@ import numpy as np
 import config
 from mnist_digits.imaging.decoding import sent_size
 from mnist_digits.errors import NoDigitFound, TooManyDigits
-from mnist_digits.reading.cutting import CROSSED, best_reading, crossed_ink, piece, prior_cost, seams, spans
+from mnist_digits.reading.cutting import (CROSSED, SPLIT_ASPECT, best_reading, crossed_ink, piece, prior_cost, seams,
+                                          spans)
 from mnist_digits.reading.segmentation import find_parts, own_ink, owners
 from mnist_digits.imaging.preprocessing import page_ink, preprocess_image
 from mnist_digits.model.predictor import format_prediction, get_predictor
@@ -29,6 +30,8 @@ GATE_WEIGHT = 0.5   # the digit score's weight beside the confidence in a candid
 # digit score and confidence: on composed rows (docs/reading.md) it kept "HELLO" in the 40
 # handwriting fonts from reading as a number and cost 2-5 % of touching readings their verdict.
 CUT_DIGIT_SCORE, CUT_CONFIDENCE = 0.9, 0.8
+SURE = 0.9          # a part read whole as a digit this confidently is not tried in pieces...
+WIDE = 1.0          # ...unless it is wider than this times its height
 DIGIT_FIELDS = ("prediction", "confidence", "probabilities", "is_digit", "digit_score")
 
 
@@ -49,26 +52,27 @@ class _Candidates(NamedTuple):
     cut: dict
 
 
-def _candidates(image):
-    """The picture -> (each part's _Candidates, the decoded picture's (height, width))."""
-    ink = page_ink(image)
-    parts, _, labels = find_parts(ink)
-    owner = owners(labels)
-    found = []
-    for part in parts:
-        region = own_ink(part, ink, owner)
-        cuts = seams(region, len(part.ids))
-        crossed = crossed_ink(region, cuts)
-        pieces, costs, cut = {}, {}, {}
-        for i, j in spans(cuts, part.height):
-            crop, box = piece(region, cuts[i], cuts[j])
-            if crop is not None:
-                top, bottom, left, right = box
-                pieces[i, j] = crop, (part.top + top, part.top + bottom, part.left + left, part.left + right)
-                costs[i, j] = prior_cost(box, part.height)
-                cut[i, j] = max(crossed[i], crossed[j]) > CROSSED
-        found.append(_Candidates(len(cuts), pieces, costs, cut))
-    return found, ink.shape
+def _part_candidates(part, region, cuts):
+    """The candidate digits between the part's seams `cuts` (boxes in decoded pixels)."""
+    crossed = crossed_ink(region, cuts)
+    pieces, costs, cut = {}, {}, {}
+    for i, j in spans(cuts, part.height):
+        crop, box = piece(region, cuts[i], cuts[j])
+        if crop is not None:
+            top, bottom, left, right = box
+            pieces[i, j] = crop, (part.top + top, part.top + bottom, part.left + left, part.left + right)
+            costs[i, j] = prior_cost(box, part.height)
+            cut[i, j] = max(crossed[i], crossed[j]) > CROSSED
+    return _Candidates(len(cuts), pieces, costs, cut)
+
+
+def _worth_cutting(part, whole):
+    """Whether a part, read whole as `whole`, may be digits that touch: it has several
+    marks or is wide, and either it is very wide or its whole reading is in doubt."""
+    if len(part.ids) == 1 and part.width <= SPLIT_ASPECT * part.height:
+        return False
+    return part.width > WIDE * part.height or whole is None or not whole.result["is_digit"] or \
+        whole.result["confidence"] < SURE
 
 
 def _log_likelihood(result, prior):
@@ -103,23 +107,43 @@ def _verdict(digit, cut):
     return digit
 
 
+def _read(candidates, predictor):
+    """{key: _Candidates} -> {key: {span: Digit}}, every crop in one model call."""
+    crops = [(key, span, crop, box) for key, c in candidates.items() for span, (crop, box) in c.pieces.items()]
+    answers, views = _classify([crop for _, _, crop, _ in crops], predictor)
+    read = {key: {} for key in candidates}
+    for (key, span, _, box), answer, view in zip(crops, answers, views):
+        read[key][span] = Digit(answer, view, box)
+    return read
+
+
+def _best(candidates, read):
+    """A part's digits: the chain of candidates the classifier finds most likely."""
+    scores = {span: _log_likelihood(d.result, candidates.shape_costs[span])
+              for span, d in read.items() if d.result is not None}
+    return [_verdict(read[span], candidates.cut[span]) for span in best_reading(candidates.count, scores)]
+
+
 def read_digits(image, predictor):
-    """The digits of a number, left to right, as Digit tuples (one model call for
-    every candidate of every part)."""
-    found, shape = _candidates(image)
-    crops = [(crop, box) for part in found for crop, box in part.pieces.values()]
-    answers, views = _classify([crop for crop, _ in crops], predictor)
-    read = iter(Digit(answer, view, box) for answer, view, (_, box) in zip(answers, views, crops))
-    digits = []
-    for part in found:
-        candidates = {span: next(read) for span in part.pieces}
-        scores = {span: _log_likelihood(d.result, part.shape_costs[span])
-                  for span, d in candidates.items() if d.result is not None}
-        digits.extend(_verdict(candidates[span], part.cut[span]) for span in best_reading(part.count, scores))
+    """The digits of a number, left to right, as Digit tuples. Every part is first
+    read whole (one model call); the parts that may be touching digits are then cut
+    every plausible way and read again (a second call, for them all)."""
+    ink = page_ink(image)
+    parts, _, labels = find_parts(ink)
+    owner = owners(labels)
+    regions = [own_ink(part, ink, owner) for part in parts]
+    wholes = {i: _part_candidates(part, region, seams(region, whole=True))
+              for i, (part, region) in enumerate(zip(parts, regions))}
+    read = _read(wholes, predictor)
+    doubtful = {i: _part_candidates(parts[i], regions[i], seams(regions[i]))
+                for i in wholes if _worth_cutting(parts[i], read[i].get((0, 1)))}
+    if doubtful:
+        read.update(_read(doubtful, predictor))
+    digits = [d for i in wholes for d in _best(doubtful.get(i, wholes[i]), read[i])]
     if len(digits) > config.MAX_DIGITS:
         raise TooManyDigits(f"the picture holds {len(digits)} digits; "
                             f"a number is read from at most {config.MAX_DIGITS}")
-    return digits, shape
+    return digits, ink.shape
 
 
 def _sent_box(box, shape, size):
