@@ -81,6 +81,14 @@ def draw(page, strokes):
         page.mouse.up()
 
 
+def clear(page):
+    """Press Clear; wait until the answer is gone and the brush is picked again."""
+    page.locator("#clear").click()
+    page.locator('#prediction [data-testid="label-output-value"]').wait_for(state="detached")
+    page.locator('#sketchpad button[aria-label="Brush"].highlight').wait_for()
+    page.wait_for_timeout(500)  # let the canvas finish resetting
+
+
 def predicted(page, expected):
     """Wait until the page's label shows `expected`; -> {digit: confidence} of the top 3."""
     value = page.locator('#prediction [data-testid="label-output-value"]')
@@ -120,10 +128,7 @@ def test_drawing_a_digit_shows_the_prediction(browser_page, tmp_path):
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # Clear empties the answer and the canvas, and the brush is picked again: draw a 0.
-    page.locator("#clear").click()
-    page.locator('#prediction [data-testid="label-output-value"]').wait_for(state="detached")
-    page.locator('#sketchpad button[aria-label="Brush"].highlight').wait_for()
-    page.wait_for_timeout(500)  # let the canvas finish resetting
+    clear(page)
     draw(page, ZERO)
     top3 = predicted(page, "0")
     print(f"drew a 0 -> the page answered {top3}")
@@ -132,10 +137,7 @@ def test_drawing_a_digit_shows_the_prediction(browser_page, tmp_path):
 def test_drawing_a_number_reads_it_with_each_digits_box_and_view(browser_page):
     page, _ = browser_page
     page.get_by_role("tab", name="Draw").click()
-    page.locator("#clear").click()
-    page.locator('#prediction [data-testid="label-output-value"]').wait_for(state="detached")
-    page.locator('#sketchpad button[aria-label="Brush"].highlight').wait_for()
-    page.wait_for_timeout(500)  # let the canvas finish resetting
+    clear(page)     # a second Clear in a row must empty the canvas too
     draw(page, FORTY_TWO)
     answer = predicted(page, "42")
     print(f"drew 42 -> the page answered {answer}")
