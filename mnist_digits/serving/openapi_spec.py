@@ -13,7 +13,8 @@ _ERROR = {"$ref": "#/components/responses/Error"}
 _BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)"
 # A request can match the schema and still be refused for what its image shows: no schema can say
 # "decodes" or "not blank". These are the codes of such refusals (tests/helpers/api_contract_hooks.py).
-CONTENT_REFUSALS = ("invalid_image", "no_digit_found", "too_many_digits")
+CONTENT_REFUSALS = ("invalid_image", "no_digit_found")
+READ_CONTENT_REFUSALS = CONTENT_REFUSALS + ("too_many_digits",)   # /read also refuses a crowded picture
 _PREDICT_REFUSED = {"description": (
     "Bad input, as a machine code and a sentence: `invalid_input` (malformed JSON, wrong shape, "
     "unknown `preprocess`, ...); `invalid_image`: the bytes are not an image the server can decode "

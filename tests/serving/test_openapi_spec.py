@@ -108,12 +108,14 @@ def test_predict_json_the_server_refuses_as_malformed_breaks_the_schema(spec):
 def test_the_refusals_a_schema_cannot_rule_out_are_described(spec, flask_client):
     """A valid PNG of blank paper matches the schema and is refused no_digit_found; the document
     says so, with invalid_image (bytes that decode to no image), for /predict and V2 infer."""
-    from mnist_digits.serving.openapi_spec import CONTENT_REFUSALS
+    from mnist_digits.serving.openapi_spec import CONTENT_REFUSALS, READ_CONTENT_REFUSALS
     described = spec["paths"]["/predict"]["post"]["responses"]["400"]["description"]
     assert all(f"`{code}`" in described for code in CONTENT_REFUSALS)
     blank = [case for case in bad_requests() if case[0] == "blank white image"][0]
     answer = flask_client.open(blank[2], method=blank[1], headers=blank[3], data=blank[4])
     assert answer.status_code == 400 and answer.get_json()["error"]["code"] in CONTENT_REFUSALS
+    read = spec["paths"]["/read"]["post"]["responses"]["400"]["description"]
+    assert all(f"`{code}`" in read for code in READ_CONTENT_REFUSALS)
     infer = spec["paths"][f"/v2/models/{config.V2_MODEL_NAME}/infer"]["post"]["responses"]["400"]["description"]
     assert "blank" in infer and "decodes" in infer and "`shape`" in infer
 
