@@ -105,3 +105,17 @@ def test_the_best_reading_is_the_chain_with_the_highest_score():
     assert best_reading(4, scores) == [(0, 2), (2, 3)]
     assert best_reading(4, {**scores, (0, 3): -0.1}) == [(0, 3)]
     assert best_reading(2, {(0, 1): -9.0}) == [(0, 1)]
+
+
+def test_boxes_follow_the_exif_orientation_a_viewer_shows(predictor):
+    png, boxes = composed("47")
+    upright = Image.open(io.BytesIO(png))
+    # Stored turned a quarter, with EXIF orientation 6 saying "turn it back to show it".
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    stored.save(buf, format="JPEG", quality=95, exif=exif)
+    reading = read_number(buf.getvalue(), predictor)
+    assert reading["number"] == "47"
+    assert [overlap(d["box"], b) > 0.6 for d, b in zip(reading["digits"], boxes)] == [True, True]
