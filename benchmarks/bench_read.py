@@ -2,6 +2,7 @@
 
     python benchmarks/bench_read.py                        # MNIST test digits, ~5 minutes on 2 cores
     python benchmarks/bench_read.py --source usps          # USPS test digits (other writers, 16x16)
+    python benchmarks/bench_read.py --source sites         # real digits of the held-out writer sites (UNIPEN)
     python benchmarks/bench_read.py --source validation    # what the reader's constants were chosen on
     python benchmarks/bench_read.py --speed                # /read vs /predict over HTTP on 127.0.0.1
 
@@ -14,8 +15,8 @@ how often the digit count is right,
   - by spacing, for 4-digit numbers: every neighbour touching, one pair of the
     three touching ("a third"), tight (0.02-0.1), normal (0.15-0.5), wide (0.6-1.2);
   - and how often a row of letters comes back as a number (`is_number` true):
-    "HELLO" and random 5-letter rows from UNIPEN's handwritten letters (writers
-    the model never saw; /work/shared/data/non_digits_real, not in the repo), and
+    "HELLO" and random 5-letter rows from UNIPEN's handwritten letters of the test
+    writer sites (writers the model never saw: datasets/real_handwriting.py), and
     "HELLO" in the 40 committed handwriting fonts.
 Speed: the real server (flask_deploy.py as shipped), one keep-alive client,
 POST /predict with one MNIST digit vs POST /read with a 4-digit number, both
@@ -36,7 +37,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import config  # noqa: E402
 
-LETTERS = Path("/work/shared/data/non_digits_real/unipen_latin_letters/data.npz")
 
 
 def _one_pair_touching(rng, pairs):
@@ -57,6 +57,9 @@ SPACINGS = {   # name -> a function of (rng, pairs) giving the gaps between neig
 def digit_source(name):
     """(images light on black, labels) of digits the model did not train on."""
     from load_mnist_local import load_data
+    if name == "sites":      # real digits of the writer sites held out for testing
+        from mnist_digits.datasets import real_handwriting
+        return real_handwriting.digits("test")
     if name == "usps":
         data = np.load(config.USPS_PATH)
         test = data["split"] == 1
@@ -93,9 +96,11 @@ def score(predictor, images, labels, length, spacing, count, rng):
 
 
 def letter_rows(rng, count):
-    """'HELLO' and random 5-letter rows of UNIPEN handwritten capitals (light on black)."""
-    data = np.load(LETTERS)
-    images, text = data["images"], data["labels_text"]
+    """'HELLO' and random 5-letter rows of UNIPEN handwritten capitals of the test sites (light on black)."""
+    from mnist_digits.datasets import real_handwriting
+    letters = real_handwriting.load("unipen_latin_letters")
+    test = letters.split == "test"
+    images, text = letters.images[test], letters.labels[test]
     by_letter = {c: np.flatnonzero(text == c) for c in set(text.tolist())}
     capitals = [c for c in by_letter if c.isupper()]
     for i in range(count):
@@ -110,12 +115,11 @@ def letters_as_numbers(predictor, rng, count):
     from mnist_digits.reading.compose import compose
     from utils import read_number
     result = {}
-    if LETTERS.is_file():
-        rows = list(letter_rows(rng, count))
-        numbers = [read_number(compose(glyphs, random_style(rng, list(rng.uniform(0.1, 0.4, 4))), rng)[0],
-                               predictor) for _, glyphs in rows]
-        result["unipen"] = {"read_as_number": sum(r["is_number"] for r in numbers) / count, "n": count,
-                            "examples": [f"{w} -> {r['number']}" for (w, _), r in zip(rows, numbers) if r["is_number"]][:8]}
+    rows = list(letter_rows(rng, count))
+    numbers = [read_number(compose(glyphs, random_style(rng, list(rng.uniform(0.1, 0.4, 4))), rng)[0],
+                           predictor) for _, glyphs in rows]
+    result["unipen"] = {"read_as_number": sum(r["is_number"] for r in numbers) / count, "n": count,
+                        "examples": [f"{w} -> {r['number']}" for (w, _), r in zip(rows, numbers) if r["is_number"]][:8]}
     fonts = sorted(config.HANDWRITING_FONT_DIR.glob("*.woff"))
     hits = []
     for path in fonts:
@@ -202,7 +206,7 @@ def speed(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--source", choices=("mnist", "usps", "validation"), default="mnist")
+    parser.add_argument("--source", choices=("mnist", "usps", "sites", "validation"), default="mnist")
     parser.add_argument("--count", type=int, default=200, help="numbers per row of the tables (default 200)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--speed", action="store_true", help="time /read against /predict instead")
