@@ -30,6 +30,9 @@ GATE_WEIGHT = 0.5   # the digit score's weight beside the confidence in a candid
 # digit score and confidence: on composed rows (docs/reading.md) it kept "HELLO" in the 40
 # handwriting fonts from reading as a number and cost 2-5 % of touching readings their verdict.
 CUT_DIGIT_SCORE, CUT_CONFIDENCE = 0.9, 0.8
+# A part read whole is a digit of the number only with at least this confidence (an E read as
+# a 4 at 0.19 made "HELLO" a number in a handwriting font).
+WHOLE_CONFIDENCE = 0.5
 SURE = 0.9          # a part read whole as a digit this confidently is not tried in pieces...
 WIDE = 1.0          # ...unless it is wider than this times its height
 DIGIT_FIELDS = ("prediction", "confidence", "probabilities", "is_digit", "digit_score")
@@ -101,10 +104,12 @@ def _classify(crops, predictor):
 def _verdict(digit, cut):
     """A digit cut out of a stroke, or out of marks that share columns, is a guess: it
     counts as a digit only when the gate and the classifier are both sure (else a
-    letter cut in two reads as digits)."""
-    if cut and not (digit.result["digit_score"] >= CUT_DIGIT_SCORE and digit.result["confidence"] >= CUT_CONFIDENCE):
-        return digit._replace(result={**digit.result, "is_digit": False})
-    return digit
+    letter cut in two reads as digits). A part read whole counts as one only when the
+    classifier can place it at all: a letter the gate lets through is rarely one digit surely."""
+    result = digit.result
+    sure = (result["digit_score"] >= CUT_DIGIT_SCORE and result["confidence"] >= CUT_CONFIDENCE if cut
+            else result["confidence"] >= WHOLE_CONFIDENCE)
+    return digit if sure else digit._replace(result={**result, "is_digit": False})
 
 
 def _read(candidates, predictor):

@@ -199,8 +199,11 @@ def golden():
 def test_output_equals_the_reference_implementation(golden, mode):
     from helpers.make_preprocessing_golden import golden_key, preprocess_all
     reference, sets = golden
+    # The reference holds MNIST's test sets, their transformed copies and USPS (the sets the
+    # study had when it was made); the real handwriting sets the study reports since are not in it.
+    sets = {name: images for name, (images, _) in sets.items() if golden_key(name, mode) in reference}
     assert len(sets) == 8
-    for name, (images, _) in sets.items():
+    for name, images in sets.items():
         outputs, codes = preprocess_all(images, mode)
         expected = reference[golden_key(name, mode)].astype(np.float32)
         assert codes == list(reference[golden_key(name, mode) + "|codes"]), name
