@@ -76,68 +76,82 @@ def convert(model, x_fit, quantize):
         return converter.convert()
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", type=Path, default=config.KERAS_MODEL_PATH,
-                   help="the .h5 to export; the .tflite files and metrics.json are beside it")
-    args = p.parse_args(argv)
-    keras_path = args.model
-    metrics_path = keras_path.parent / config.METRICS_FILENAME
-    float_path = keras_path.parent / config.TFLITE_MODEL_PATH.name
-    int8_path = keras_path.parent / config.TFLITE_INT8_MODEL_PATH.name
+def load_inputs(keras_path, metrics_path):
+    """-> (calibration images, check images, test labels, metrics, the .h5's md5); exits
+    with one line when the MNIST files, metrics.json or the .h5 are missing or wrong."""
     try:
         (x_train, _), (x_test, y_test) = load_data()
         metrics = load_metrics(metrics_path)
         source_md5 = verify_model_file(keras_path, metrics)
     except (MnistFileError, ModelFileError) as exc:
         sys.exit(f"error: {exc}")
-    temperature = float(metrics.get("temperature", 1.0))
     x_fit, x_test = to_model_input(x_train[:-config.VALIDATION_SIZE]), to_model_input(x_test)
-
-    threshold = float(metrics.get("digit_threshold", 0.0))
     # The is_digit check needs non-digits too (on digits alone every file says yes).
     x_check = np.concatenate([x_test, to_model_inputs(training_non_digits(NON_DIGITS, config.SEED))[0]])
+    return x_fit, x_check, y_test, metrics, source_md5
+
+
+def evaluator(x_check, y_test, metrics):
+    """evaluate(backend, path), through the predictor's own runner -> (calibrated test-set
+    probabilities, accuracy, the is_digit verdicts on test digits then non-digits)."""
+    temperature = float(metrics.get("temperature", 1.0))
+    threshold = float(metrics.get("digit_threshold", 0.0))
 
     def evaluate(backend, path):
-        """Through the predictor's own runner: calibrated test-set probabilities, accuracy,
-        and the is_digit verdicts on test digits then non-digits."""
         probs, scores = split_output(make_runner(backend, path)(x_check), temperature)
-        probs = probs[:len(x_test)]
+        probs = probs[:len(y_test)]
         return probs, float((probs.argmax(axis=1) == y_test).mean()), scores >= threshold
+    return evaluate
 
-    _, keras = import_tensorflow()
-    model = keras.models.load_model(keras_path, compile=False)
-    keras_probs, keras_acc, keras_digit = evaluate("keras", keras_path)
-    print(f"keras        {keras_path.name}: test accuracy {keras_acc:.2%}")
 
-    # 1-3. Convert both, check both; nothing is written unless both pass.
+def convert_all(model, x_fit, quantize_by_path, evaluate):
+    """Convert each file in a scratch folder and evaluate it there -> ({path: bytes},
+    {path: evaluation}); the real paths are untouched until every check passes."""
     contents, found = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        for path, quantize in ((float_path, False), (int8_path, True)):
+        for path, quantize in quantize_by_path.items():
             contents[path] = convert(model, x_fit, quantize)
             (Path(tmp) / path.name).write_bytes(contents[path])
             found[path] = evaluate("litert", Path(tmp) / path.name)
-    (float_probs, float_acc, float_digit), (int8_probs, int8_acc, int8_digit) = found[float_path], found[int8_path]
-    digit_agreement = {"float": float((float_digit == keras_digit).mean()),
-                       "int8": float((int8_digit == keras_digit).mean())}
-    max_diff = float(np.abs(float_probs - keras_probs).max())
-    agreement = float((int8_probs.argmax(axis=1) == float_probs.argmax(axis=1)).mean())
-    print(f"litert float {float_path.name}: test accuracy {float_acc:.2%}, max |p - p_keras| = {max_diff:.1e}")
-    print(f"litert int8  {int8_path.name}: test accuracy {int8_acc:.2%}, argmax agreement with float {agreement:.2%}")
-    print(f"is_digit agreement with keras on {len(x_check)} digits and non-digits: "
-          f"float {digit_agreement['float']:.2%}, int8 {digit_agreement['int8']:.2%}")
+    return contents, found
+
+
+def compare(keras_found, float_found, int8_found, names, checked):
+    """Print how both files compare with Keras and with each other -> those figures."""
+    (keras_probs, _, keras_digit), (float_probs, float_acc, float_digit) = keras_found, float_found
+    int8_probs, int8_acc, int8_digit = int8_found
+    figures = {"float_acc": float_acc, "int8_acc": int8_acc,
+               "digit_agreement": {"float": float((float_digit == keras_digit).mean()),
+                                   "int8": float((int8_digit == keras_digit).mean())},
+               "max_diff": float(np.abs(float_probs - keras_probs).max()),
+               "agreement": float((int8_probs.argmax(axis=1) == float_probs.argmax(axis=1)).mean())}
+    print(f"litert float {names[0]}: test accuracy {float_acc:.2%}, "
+          f"max |p - p_keras| = {figures['max_diff']:.1e}")
+    print(f"litert int8  {names[1]}: test accuracy {int8_acc:.2%}, "
+          f"argmax agreement with float {figures['agreement']:.2%}")
+    print(f"is_digit agreement with keras on {checked} digits and non-digits: "
+          f"float {figures['digit_agreement']['float']:.2%}, int8 {figures['digit_agreement']['int8']:.2%}")
+    return figures
+
+
+def refuse_failures(figures):
+    """Exit with one line, writing nothing, when either file fails its check."""
+    max_diff, digit_agreement = figures["max_diff"], min(figures["digit_agreement"].values())
+    accuracy_drop = figures["float_acc"] - figures["int8_acc"]
     if max_diff > MAX_FLOAT_DIFF:
         sys.exit(f"error: the float .tflite differs from Keras by {max_diff:.1e} (limit {MAX_FLOAT_DIFF:.0e});"
                  " nothing written")
-    if min(digit_agreement.values()) < MIN_IS_DIGIT_AGREEMENT:
-        sys.exit(f"error: is_digit agrees with keras on only {min(digit_agreement.values()):.2%}"
+    if digit_agreement < MIN_IS_DIGIT_AGREEMENT:
+        sys.exit(f"error: is_digit agrees with keras on only {digit_agreement:.2%}"
                  f" (limit {MIN_IS_DIGIT_AGREEMENT:.1%}); nothing written")
-    if float_acc - int8_acc > MAX_INT8_ACCURACY_DROP + 1e-9:
-        sys.exit(f"error: int8 loses {100 * (float_acc - int8_acc):.2f} points of accuracy"
+    if accuracy_drop > MAX_INT8_ACCURACY_DROP + 1e-9:
+        sys.exit(f"error: int8 loses {100 * accuracy_drop:.2f} points of accuracy"
                  f" (limit {100 * MAX_INT8_ACCURACY_DROP:.1f}); nothing written")
 
-    # 4. The files, then the metrics that vouch for them. Re-read the metrics (they
-    # may have changed meanwhile) unless they now vouch for another .h5.
+
+def write_exports(keras_path, metrics_path, source_md5, contents, found, figures):
+    """Step 4: the files, then the metrics that vouch for them -> those metrics."""
+    # Re-read the metrics (they may have changed meanwhile) unless they now vouch for another .h5.
     metrics = load_metrics(metrics_path)
     if metrics.get("artifacts", {}).get(keras_path.name, {}).get("md5") != source_md5:
         sys.exit(f"error: {keras_path} was replaced during the export; run it again")
@@ -149,11 +163,36 @@ def main(argv=None):
     metrics["litert_export"] = {
         "source": keras_path.name, "source_md5": source_md5,
         "representative_images": REPRESENTATIVE_IMAGES,
-        "float_max_abs_diff_vs_keras": float(f"{max_diff:.2e}"),
-        "int8_argmax_agreement_vs_float": round(agreement, 4),
-        "is_digit_agreement_vs_keras": {k: round(v, 5) for k, v in digit_agreement.items()},
+        "float_max_abs_diff_vs_keras": float(f"{figures['max_diff']:.2e}"),
+        "int8_argmax_agreement_vs_float": round(figures["agreement"], 4),
+        "is_digit_agreement_vs_keras": {k: round(v, 5) for k, v in figures["digit_agreement"].items()},
     }
     write_json_atomic(metrics_path, metrics)
+    return metrics
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", type=Path, default=config.KERAS_MODEL_PATH,
+                   help="the .h5 to export; the .tflite files and metrics.json are beside it")
+    keras_path = p.parse_args(argv).model
+    metrics_path = keras_path.parent / config.METRICS_FILENAME
+    float_path = keras_path.parent / config.TFLITE_MODEL_PATH.name
+    int8_path = keras_path.parent / config.TFLITE_INT8_MODEL_PATH.name
+    x_fit, x_check, y_test, metrics, source_md5 = load_inputs(keras_path, metrics_path)
+    evaluate = evaluator(x_check, y_test, metrics)
+
+    _, keras = import_tensorflow()
+    model = keras.models.load_model(keras_path, compile=False)
+    keras_found = evaluate("keras", keras_path)
+    print(f"keras        {keras_path.name}: test accuracy {keras_found[1]:.2%}")
+
+    # 1-3. Convert both, check both; nothing is written unless both pass.
+    contents, found = convert_all(model, x_fit, {float_path: False, int8_path: True}, evaluate)
+    figures = compare(keras_found, found[float_path], found[int8_path],
+                      (float_path.name, int8_path.name), len(x_check))
+    refuse_failures(figures)
+    metrics = write_exports(keras_path, metrics_path, source_md5, contents, found, figures)
     print(f"wrote {float_path}, {int8_path} and their entries in {metrics_path}")
     return metrics
 

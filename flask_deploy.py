@@ -99,12 +99,22 @@ def create_app(predictor=None):
     probes.install(app, predictor)
     app.register_blueprint(kserve_v2.create_blueprint(predictor))
     app.register_blueprint(api_docs.create_blueprint("Handwritten digit classifier"))
-    # Werkzeug refuses bigger bodies (413) before reading them, raw and chunked ones included.
+    _limit_body_size(app)
+    app.json.sort_keys = False
+    _add_predict_routes(app, predictor)
+    _add_info_routes(app, predictor)
+    _add_error_handlers(app)
+    return app
+
+
+def _limit_body_size(app):
+    """Werkzeug refuses bigger bodies (413) before reading them, raw and chunked ones included."""
     app.config["MAX_CONTENT_LENGTH"] = config.MAX_REQUEST_BYTES
     app.wsgi_app = limit_streamed_bodies(app.wsgi_app, config.MAX_REQUEST_BYTES)
-    app.json.sort_keys = False
-    spec = build_spec(predictor.version)
 
+
+def _add_predict_routes(app, predictor):
+    """POST /predict (one digit per image) and POST /read (a whole number per image)."""
     @app.post("/predict")
     def predict():
         images, is_batch, preprocess = read_predict_request()
@@ -128,6 +138,11 @@ def create_app(predictor=None):
         observability.note_predictions([d["prediction"] for reading in readings for d in reading["digits"]])
         return {"readings": readings} if is_batch else readings[0]
 
+
+def _add_info_routes(app, predictor):
+    """GET /health and GET /openapi.json (the spec is built once, here)."""
+    spec = build_spec(predictor.version)
+
     @app.get("/health")
     def health():
         return {"status": "ok", "model_version": predictor.version, "backend": predictor.backend}
@@ -136,6 +151,10 @@ def create_app(predictor=None):
     def openapi():
         return spec
 
+
+def _add_error_handlers(app):
+    """Every error answers JSON {"error": {"code", "message"}}: ours and Werkzeug's with their 4xx,
+    anything else as a 500 that is logged with its traceback."""
     @app.errorhandler(DigitError)
     def client_error(exc):
         return jsonify(exc.to_dict()), exc.status
@@ -157,8 +176,6 @@ def create_app(predictor=None):
         return jsonify({"error": {"code": "internal_error",
                                   "message": "the server failed to answer; this is a bug on our side"}}), 500
 
-    return app
-
 
 # --- Production servers -------------------------------------------------------------
 def serve_waitress(host, port, threads):
@@ -179,7 +196,8 @@ def ensure_port_free(host, port):
         sock.bind(address)
 
 
-def main(argv=None):
+def parse_args(argv):
+    """The command line, checked: a bad port, server or logging setting stops here in one line (exit 2)."""
     parser = argparse.ArgumentParser(description="Serve the digit classifier REST API.")
     parser.add_argument("--host", default=config.HOST, help="interface to bind (env HOST; default %(default)s)")
     parser.add_argument("--port", type=int, default=config.PORT, help="port (env PORT; default %(default)s)")
@@ -194,14 +212,40 @@ def main(argv=None):
         observability.configure_logging()
     except ValueError as exc:  # LOG_LEVEL or LOG_FORMAT
         parser.error(str(exc))
-    try:  # fail fast with a clear message, before any worker starts
+    return args
+
+
+def preflight_error(host, port):
+    """Why serving cannot start (a missing model file, a taken port), or None.
+
+    Checked before any worker starts, so the failure is one clear line, not a
+    traceback from each worker."""
+    try:
         resolve_model()
-        ensure_port_free(args.host, args.port)
+        ensure_port_free(host, port)
     except ModelFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return f"error: {exc}"
     except OSError as exc:  # port taken, unknown host, address not available
-        print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return f"error: cannot serve on {host}:{port}: {exc}"
+    return None
+
+
+def run_server(args):
+    """Serve until stopped: Flask's debug server, granian or waitress."""
+    if args.debug:
+        # No reloader: it would run this script again in a child and load the model twice.
+        create_app().run(host=args.host, port=args.port, debug=True, use_reloader=False)
+    elif config.WSGI_SERVER == "granian":
+        server.serve(create_app, args.host, args.port)
+    else:
+        serve_waitress(args.host, args.port, config.WSGI_THREADS)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    problem = preflight_error(args.host, args.port)
+    if problem:
+        print(problem, file=sys.stderr)
         return 1
 
     print(f"Serving on http://{args.host}:{args.port} (backend {config.MODEL_BACKEND}, "
@@ -209,13 +253,7 @@ def main(argv=None):
     # Before any worker exists: workers inherit the variable and count into files there.
     metrics_dir, parent = observability.prepare_multiprocess_dir(), os.getpid()
     try:
-        if args.debug:
-            # No reloader: it would run this script again in a child and load the model twice.
-            create_app().run(host=args.host, port=args.port, debug=True, use_reloader=False)
-        elif config.WSGI_SERVER == "granian":
-            server.serve(create_app, args.host, args.port)
-        else:
-            serve_waitress(args.host, args.port, config.WSGI_THREADS)
+        run_server(args)
     except OSError as exc:  # port taken, address not available
         print(f"error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

@@ -191,70 +191,93 @@ def example_files():
     return [str(path) for path in sorted(config.EXAMPLES_DIR.glob("*.png"))]
 
 
+INTRO = ("# Handwritten digit classifier\n"
+         "Draw a digit with the mouse or a finger, or upload a photo of one. "
+         "The model answers while you draw; on the right is the 28×28 image it "
+         "actually received. Write several digits side by side and it reads the number.")
+
+
 def build_demo():
     """The page (loads the shared predictor first, so a missing model fails at start-up)."""
     get_predictor()
     with gr.Blocks(title="Handwritten digit classifier", analytics_enabled=False) as demo:
-        gr.Markdown("# Handwritten digit classifier\n"
-                    "Draw a digit with the mouse or a finger, or upload a photo of one. "
-                    "The model answers while you draw; on the right is the 28×28 image it "
-                    "actually received. Write several digits side by side and it reads the number.")
+        gr.Markdown(INTRO)
         picture = gr.State(None)  # the last drawn or uploaded picture, for the mode switch
         with gr.Row():
             with gr.Column(scale=3):
-                with gr.Tabs() as tabs:
-                    with gr.Tab("Draw", id="draw"):
-                        sketchpad = gr.Sketchpad(
-                            label="Draw a digit (or a number)", elem_id="sketchpad", type="pil", height=480,
-                            image_mode="RGBA", canvas_size=(CANVAS_SIZE, CANVAS_SIZE),
-                            fixed_canvas=True, layers=False, transforms=(),
-                            brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"],
-                                           color_mode="fixed"),
-                            buttons=[])
-                    with gr.Tab("Upload", id="upload"):
-                        upload = gr.Image(label="Upload a photo or scan", elem_id="upload",
-                                          type="pil", image_mode=None,
-                                          sources=["upload", "clipboard"])
-                with gr.Row():
-                    mode = gr.Radio(list(PREPROCESS_MODES), value="enhanced",
-                                    label="Preprocessing", elem_id="mode",
-                                    info="enhanced: crop, centre and scale like MNIST; "
-                                         "basic: plain resize (the naive baseline)")
-                    clear = gr.Button("Clear", elem_id="clear", variant="secondary")
+                page = input_widgets()
             with gr.Column(scale=2):
-                label = gr.Label(num_top_classes=config.TOP_K, label=TOP_3,
-                                 elem_id="prediction")
-                note = gr.Markdown(visible=False, elem_id="note")
-                seen = gr.Image(label="What the model saw (28×28, enlarged)",
-                                elem_id="model-view", type="pil", format="png",
-                                interactive=False, buttons=[])
-                boxes = gr.Image(label="The digits found", elem_id="number-boxes", type="pil", format="png",
-                                 interactive=False, buttons=[], visible=False)
-                views = gr.Gallery(label="What the model saw of each digit (28×28)", elem_id="digit-views",
-                                   columns=8, height="auto", object_fit="contain", visible=False)
-        gr.Examples(example_files(), inputs=upload, label="Examples (click one)",
+                page.update(output_widgets())
+        gr.Examples(example_files(), inputs=page["upload"], label="Examples (click one)",
                     elem_id="examples")
-
-        outputs = [picture, label, seen, note, boxes, views]
-        live = dict(fn=predict_page, outputs=outputs, api_visibility="private",
-                    show_progress="hidden", trigger_mode="always_last")
-        sketchpad.change(inputs=[sketchpad, mode], **live)
-        upload.change(inputs=[upload, mode], **live)
-        mode.change(inputs=[picture, mode], **live)
-        # An example lands in the upload box: show that tab.
-        upload.change(lambda value: gr.Tabs(selected="upload") if value is not None else gr.Tabs(),
-                      inputs=upload, outputs=tabs, api_visibility="private", show_progress="hidden")
-        clear.click(lambda: (None, None, None, gr.Label(None, label=TOP_3), None, gr.Markdown("", visible=False),
-                             gr.Image(None, visible=False), gr.Gallery(None, visible=False)),
-                    outputs=[sketchpad, upload, picture, label, seen, note, boxes, views],
-                    api_visibility="private", show_progress="hidden"
-                    ).then(None, js=CLEAR_CANVAS_JS).then(None, js=PICK_BRUSH_JS)
-        sketchpad.clear(None, js=PICK_BRUSH_JS)  # the sketchpad's own bin button
+        wire_live_answers(picture, page)
+        wire_clear(picture, page)
         # The public API: an event with no trigger on the page, so it answers
         # with the label alone (the page's handler also returns the picture and note).
-        gr.on(triggers=[], fn=predict_api, inputs=[sketchpad, mode], outputs=label,
+        gr.on(triggers=[], fn=predict_api, inputs=[page["sketchpad"], page["mode"]], outputs=page["label"],
               api_name="predict", api_description="Classify the digit in an image-editor value.")
     return demo
+
+
+def input_widgets():
+    """The left column: the Draw and Upload tabs, the preprocessing switch, Clear -> {name: component}."""
+    with gr.Tabs() as tabs:
+        with gr.Tab("Draw", id="draw"):
+            sketchpad = gr.Sketchpad(
+                label="Draw a digit (or a number)", elem_id="sketchpad", type="pil", height=480,
+                image_mode="RGBA", canvas_size=(CANVAS_SIZE, CANVAS_SIZE),
+                fixed_canvas=True, layers=False, transforms=(),
+                brush=gr.Brush(default_size=BRUSH_RADIUS, colors=["#000000"], color_mode="fixed"),
+                buttons=[])
+        with gr.Tab("Upload", id="upload"):
+            upload = gr.Image(label="Upload a photo or scan", elem_id="upload",
+                              type="pil", image_mode=None, sources=["upload", "clipboard"])
+    with gr.Row():
+        mode = gr.Radio(list(PREPROCESS_MODES), value="enhanced", label="Preprocessing", elem_id="mode",
+                        info="enhanced: crop, centre and scale like MNIST; "
+                             "basic: plain resize (the naive baseline)")
+        clear = gr.Button("Clear", elem_id="clear", variant="secondary")
+    return dict(tabs=tabs, sketchpad=sketchpad, upload=upload, mode=mode, clear=clear)
+
+
+def output_widgets():
+    """The right column: the label, the note, what the model saw and, for a number,
+    the boxes and each digit's view -> {name: component}."""
+    label = gr.Label(num_top_classes=config.TOP_K, label=TOP_3, elem_id="prediction")
+    note = gr.Markdown(visible=False, elem_id="note")
+    seen = gr.Image(label="What the model saw (28×28, enlarged)", elem_id="model-view", type="pil",
+                    format="png", interactive=False, buttons=[])
+    boxes = gr.Image(label="The digits found", elem_id="number-boxes", type="pil", format="png",
+                     interactive=False, buttons=[], visible=False)
+    views = gr.Gallery(label="What the model saw of each digit (28×28)", elem_id="digit-views",
+                       columns=8, height="auto", object_fit="contain", visible=False)
+    return dict(label=label, note=note, seen=seen, boxes=boxes, views=views)
+
+
+def wire_live_answers(picture, page):
+    """Answer on every stroke, upload and mode switch (the latest only, no spinner)."""
+    outputs = [picture, page["label"], page["seen"], page["note"], page["boxes"], page["views"]]
+    live = dict(fn=predict_page, outputs=outputs, api_visibility="private",
+                show_progress="hidden", trigger_mode="always_last")
+    page["sketchpad"].change(inputs=[page["sketchpad"], page["mode"]], **live)
+    page["upload"].change(inputs=[page["upload"], page["mode"]], **live)
+    page["mode"].change(inputs=[picture, page["mode"]], **live)
+    # An example lands in the upload box: show that tab.
+    page["upload"].change(lambda value: gr.Tabs(selected="upload") if value is not None else gr.Tabs(),
+                          inputs=page["upload"], outputs=page["tabs"], api_visibility="private",
+                          show_progress="hidden")
+
+
+def wire_clear(picture, page):
+    """Clear empties both inputs and every answer, then re-picks the brush (see the JS above)."""
+    page["clear"].click(
+        lambda: (None, None, None, gr.Label(None, label=TOP_3), None, gr.Markdown("", visible=False),
+                 gr.Image(None, visible=False), gr.Gallery(None, visible=False)),
+        outputs=[page["sketchpad"], page["upload"], picture, page["label"], page["seen"], page["note"],
+                 page["boxes"], page["views"]],
+        api_visibility="private", show_progress="hidden"
+    ).then(None, js=CLEAR_CANVAS_JS).then(None, js=PICK_BRUSH_JS)
+    page["sketchpad"].clear(None, js=PICK_BRUSH_JS)  # the sketchpad's own bin button
 
 
 def launch(demo, host=None, port=None, **kwargs):

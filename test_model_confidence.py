@@ -347,16 +347,9 @@ def plot(results, path):
     plt.close(fig)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    try:
-        predictor = Predictor()
-        sets = load_sets(args.limit, args.seed)
-    except (ModelFileError, MnistFileError, OSError) as exc:
-        sys.exit(f"error: {exc}")
-    print(f"model {predictor.model_path.name} (version {predictor.version}, "
-          f"temperature {predictor.temperature:.3f}, test accuracy {predictor.metrics.get('test_accuracy')})")
-
+def evaluate_digit_sets(predictor, sets):
+    """Each digit set under both preprocessings, one line printed per set as it finishes
+    -> ({set: {mode: figures}}, {set: digit scores with enhanced preprocessing})."""
     results, digit_scores = {}, {}
     for name, (images, labels) in sets.items():
         results[name] = {}
@@ -368,13 +361,28 @@ def main(argv=None):
         print(f"{name:24s} basic {_pct(b['accuracy']):>9s}   enhanced {_pct(e['accuracy']):>9s}"
               f"   called not a digit {_pct(e['called_not_a_digit']):>8s}"
               f"   ({e['preprocess_ms_per_image']:.2f} ms/image enhanced)", flush=True)
+    return results, digit_scores
+
+
+def evaluate_non_digit_sets(predictor, limit):
+    """Each non-digit set, one line printed per set -> ({set: figures}, {set: digit scores})."""
     non_digits, non_digit_scores = {}, {}
-    for name, (pictures, kinds) in load_non_digit_sets(args.limit).items():
+    for name, (pictures, kinds) in load_non_digit_sets(limit).items():
         non_digits[name], non_digit_scores[name] = evaluate_non_digits(predictor, pictures, kinds)
         print(f"{name:24s} accepted as digits {_pct(non_digits[name]['accepted_as_digit'])}", flush=True)
+    return non_digits, non_digit_scores
 
-    table = markdown_table(results)
-    gate = gate_table(results, non_digits) + "\n\nBy kind:\n\n" + kinds_table(non_digits)
+
+GATE_HEADER = ("\n\n## Is it a digit at all?\n\nWith the default (enhanced) preprocessing. "
+               "The held-out non-digits are drawn differently from anything the model "
+               "was trained on (other fonts, strokes and shapes); the held-out handwriting is "
+               "letters in handwriting fonts it never saw; the real symbols are a whole source "
+               "never trained on and never chosen on. Sets marked \"chosen on\" picked the recipe "
+               "and the threshold; look-alikes are glyphs a person may mean as a digit.\n\n")
+
+
+def write_reports(out, predictor, args, results, non_digits, tables):
+    """confidence_comparison.json (every figure) and .md (the two tables, `tables`)."""
     report = {
         "model": {"file": predictor.model_path.name, "version": predictor.version,
                   "temperature": predictor.temperature, "digit_threshold": predictor.digit_threshold,
@@ -382,25 +390,42 @@ def main(argv=None):
         "limit": args.limit, "seed": args.seed, "modes": list(PREPROCESS_MODES),
         "results": results, "non_digits": non_digits,
     }
-    out = args.output_dir
     write_json_atomic(out / "confidence_comparison.json", report)
     header = (f"# Confidence study: basic vs enhanced preprocessing, and the digit verdict\n\n"
               f"Model `{predictor.model_path.name}` (version {predictor.version}, calibration "
               f"temperature {predictor.temperature:.3f}, digit threshold {predictor.digit_threshold:.6g}). "
               f"Produced by `python test_model_confidence.py"
               f"{'' if args.limit is None else f' --limit {args.limit}'}`.\n\n")
-    gate_header = ("\n\n## Is it a digit at all?\n\nWith the default (enhanced) preprocessing. "
-                   "The held-out non-digits are drawn differently from anything the model "
-                   "was trained on (other fonts, strokes and shapes); the held-out handwriting is "
-                   "letters in handwriting fonts it never saw; the real symbols are a whole source "
-                   "never trained on and never chosen on. Sets marked \"chosen on\" picked the recipe "
-                   "and the threshold; look-alikes are glyphs a person may mean as a digit.\n\n")
+    table, gate = tables
     write_atomic(out / "confidence_comparison.md",
-                 lambda tmp: Path(tmp).write_text(header + table + gate_header + gate + "\n"))
-    plot(results, out / "confidence_comparison.png")
+                 lambda tmp: Path(tmp).write_text(header + table + GATE_HEADER + gate + "\n"))
+
+
+def plot_roc_never_chosen(digit_scores, non_digit_scores, threshold, path):
+    """The ROC over the sets never chosen on: the ones that say how the gate generalises."""
     never_chosen = lambda scores: {name: v for name, v in scores.items() if CHOSEN_ON not in name}
     plot_roc(np.concatenate(list(never_chosen(digit_scores).values())), never_chosen(non_digit_scores),
-             predictor.digit_threshold, out / "digit_gate_roc.png")
+             threshold, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        predictor = Predictor()
+        sets = load_sets(args.limit, args.seed)
+    except (ModelFileError, MnistFileError, OSError) as exc:
+        sys.exit(f"error: {exc}")
+    print(f"model {predictor.model_path.name} (version {predictor.version}, "
+          f"temperature {predictor.temperature:.3f}, test accuracy {predictor.metrics.get('test_accuracy')})")
+
+    results, digit_scores = evaluate_digit_sets(predictor, sets)
+    non_digits, non_digit_scores = evaluate_non_digit_sets(predictor, args.limit)
+    table = markdown_table(results)
+    gate = gate_table(results, non_digits) + "\n\nBy kind:\n\n" + kinds_table(non_digits)
+    out = args.output_dir
+    write_reports(out, predictor, args, results, non_digits, (table, gate))
+    plot(results, out / "confidence_comparison.png")
+    plot_roc_never_chosen(digit_scores, non_digit_scores, predictor.digit_threshold, out / "digit_gate_roc.png")
     print("\n" + table + "\n\n" + gate)
     print(f"\nwrote {out / 'confidence_comparison.md'}, .json and .png, and {out / 'digit_gate_roc.png'}")
 

@@ -151,22 +151,36 @@ def blank_png():
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def run_tests(endpoint, token, timeout, max_latency_ms, preprocess):
-    """Run every check, print PASS/FAIL lines, return the number of failures."""
-    failures = 0
+class Checks:
+    """The PASS/FAIL line of each check as it ends, and how many failed."""
 
-    def report(name, ok, detail):
-        nonlocal failures
-        failures += not ok
+    def __init__(self):
+        self.failures = 0
+
+    def report(self, name, ok, detail):
+        self.failures += not ok
         print(f"{'PASS' if ok else 'FAIL'}  {name}: {detail}", flush=True)
 
+
+def run_tests(endpoint, token, timeout, max_latency_ms, preprocess):
+    """Run every check, print PASS/FAIL lines, return the number of failures."""
+    checks = Checks()
     try:
         digits = known_digits()
     except Exception as exc:  # missing/corrupt data files: the checks cannot run
-        report("known digits", False, f"cannot load the MNIST test digits: {exc}")
-        return failures
+        checks.report("known digits", False, f"cannot load the MNIST test digits: {exc}")
+        return checks.failures
+    round_trips, server_times = check_known_digits(checks, digits, preprocess, endpoint, token, timeout)
+    check_latency(checks, round_trips, server_times, max_latency_ms)
+    check_batch(checks, digits, endpoint, token, timeout)
+    check_number(checks, digits, endpoint, token, timeout)
+    check_bad_input(checks, endpoint, token, timeout)
+    return checks.failures
 
-    # Known digits, one request each; the first also absorbs a cold start.
+
+def check_known_digits(checks, digits, preprocess, endpoint, token, timeout):
+    """One request per known digit -> (round-trip ms, server ms) of the warm ones: the
+    first request also absorbs a cold start, so it is not timed."""
     wrong, round_trips, server_times = [], [], []
     try:
         for i, (b64, label, index) in enumerate(digits):
@@ -177,49 +191,62 @@ def run_tests(endpoint, token, timeout, max_latency_ms, preprocess):
             if i > 0:
                 round_trips.append(elapsed_ms)
                 server_times.append(server_ms)
-        report("known digits", not wrong, "; ".join(wrong) or f"all {len(digits)} answered correctly")
+        checks.report("known digits", not wrong, "; ".join(wrong) or f"all {len(digits)} answered correctly")
     except ClientError as exc:
-        report("known digits", False, str(exc))
+        checks.report("known digits", False, str(exc))
+    return round_trips, server_times
 
-    if round_trips:
-        slowest = max(round_trips)
-        detail = (f"slowest {slowest:.0f} ms, median {statistics.median(round_trips):.0f} ms "
-                  f"round trip over {len(round_trips)} warm requests (bound {max_latency_ms:g} ms)")
-        if all(t is not None for t in server_times):
-            detail += f"; median {statistics.median(server_times):.1f} ms inside the function"
-        report("latency", slowest <= max_latency_ms, detail)
-    else:
-        report("latency", False, "no successful request to time")
 
+def check_latency(checks, round_trips, server_times, max_latency_ms):
+    """The slowest warm round trip within the bound (and the time inside the function, when told)."""
+    if not round_trips:
+        checks.report("latency", False, "no successful request to time")
+        return
+    slowest = max(round_trips)
+    detail = (f"slowest {slowest:.0f} ms, median {statistics.median(round_trips):.0f} ms "
+              f"round trip over {len(round_trips)} warm requests (bound {max_latency_ms:g} ms)")
+    if all(t is not None for t in server_times):
+        detail += f"; median {statistics.median(server_times):.1f} ms inside the function"
+    checks.report("latency", slowest <= max_latency_ms, detail)
+
+
+def check_batch(checks, digits, endpoint, token, timeout):
+    """All the known digits in one request, answered in order."""
     try:
         result, _, _ = predict(endpoint, {"instances": [b64 for b64, _, _ in digits]}, token, timeout)
         answers = [p.get("prediction") for p in result.get("predictions", [])]
         labels = [label for _, label, _ in digits]
-        report("batch", answers == labels, f"answered {answers}, expected {labels}")
+        checks.report("batch", answers == labels, f"answered {answers}, expected {labels}")
     except ClientError as exc:
-        report("batch", False, str(exc))
+        checks.report("batch", False, str(exc))
 
-    try:   # the known digits 2, 0, 2, 6 side by side on one page, through read()
+
+def check_number(checks, digits, endpoint, token, timeout):
+    """The known digits 2, 0, 2, 6 side by side on one page, through read()."""
+    try:
         number = number_png([digits[d][0] for d in (2, 0, 2, 6)])
         result, _, _ = read(endpoint, {"image": number}, token, timeout)
-        report("number", result["number"] == "2026", f"read {result['number']!r}, expected '2026'")
+        checks.report("number", result["number"] == "2026", f"read {result['number']!r}, expected '2026'")
     except ClientError as exc:
-        report("number", False, str(exc))
+        checks.report("number", False, str(exc))
 
+
+def check_bad_input(checks, endpoint, token, timeout):
+    """Input the app must refuse with a 4xx and an error that says why."""
     for name, payload in [("bad input: not base64", {"image": "this is not base64!"}),
                           ("bad input: blank image", {"image": blank_png()})]:
         try:
             status, result, _, _ = call(endpoint, payload, token, timeout)
             problem = error_of(status, result)
-            report(name, problem is not None and 400 <= status < 500,
-                   problem or f"HTTP {status} and no error in the answer")
+            checks.report(name, problem is not None and 400 <= status < 500,
+                          problem or f"HTTP {status} and no error in the answer")
         except ClientError as exc:
-            report(name, False, str(exc))
-    return failures
+            checks.report(name, False, str(exc))
 
 
 # --- Command line ----------------------------------------------------------------------
-def main(argv=None):
+def parse_args(argv):
+    """The command line, checked: a missing endpoint or image, or a bad bound, stops here (exit 2)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("image", nargs="?", help="image file of one digit (PNG, JPEG, ...), or of a number with --read")
     parser.add_argument("--read", action="store_true",
@@ -240,6 +267,11 @@ def main(argv=None):
         parser.error("give an IMAGE file, or --run-tests")
     if args.timeout <= 0 or args.max_latency_ms < 0:
         parser.error("--timeout must be positive and --max-latency-ms not negative")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     token = os.environ.get("CEREBRIUM_API_KEY")
     if not token:
         print("warning: CEREBRIUM_API_KEY is not set; sending no token", file=sys.stderr)
@@ -252,10 +284,14 @@ def main(argv=None):
         if args.read:
             return print_reading(*read(args.endpoint, {"image": encode_file(args.image)}, token, args.timeout))
         payload = {"image": encode_file(args.image), "preprocess": args.preprocess}
-        result, elapsed_ms, server_ms = predict(args.endpoint, payload, token, args.timeout)
+        return print_prediction(*predict(args.endpoint, payload, token, args.timeout))
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def print_prediction(result, elapsed_ms, server_ms):
+    """Print one digit's prediction -> exit status 0."""
     top = ", ".join(f"{t['digit']}: {t['probability']:.3f}" for t in result.get("top_k", []))
     print(f"digit {result['prediction']} (confidence {result['confidence']:.4f})")
     print(f"top {len(result.get('top_k', []))}: {top}; model {result.get('model_version')}; "

@@ -71,82 +71,133 @@ def bad_read_requests():
     ]
 
 
+# The bad-input corpus, one function per kind of mistake. Each case keeps its name (the test
+# id) and the corpus its order; the headers are shared read-only, never changed by a test.
+IMAGE = {"Content-Type": "image/png"}
+AS_JSON = {"Content-Type": "application/json"}
+FORM = {"Content-Type": MULTIPART}
+TEXT = b"this is a text file, not an image\n"
+BLANK_PNG = encode(np.full((28, 28), 255))  # a valid image of blank paper
+
+
+def one_digit():
+    """A 28x28 "1", so that only the mistake under test is wrong."""
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255
+    return digit
+
+
 def bad_requests():
     """The bad-input corpus: every client mistake and the answer it must get."""
-    png = encode(np.full((28, 28), 255))  # a valid image of blank paper
-    digit = np.zeros((28, 28), np.uint8)
-    digit[6:22, 12:16] = 255  # a "1", so that only the mistake under test is wrong
-    good_png = encode(digit)
+    return (unreadable_image_requests() + blank_image_requests() + misfilled_form_requests()
+            + bad_json_requests() + oversized_requests() + wrong_route_requests() + bad_read_requests())
+
+
+def unreadable_image_requests():
+    """Bodies that are no image we decode: empty, truncated, text, SVG, a decompression bomb,
+    or a content type we do not take."""
+    good_png = encode(one_digit())
     svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"><text x="5" y="20">7</text></svg>'
-    text = b"this is a text file, not an image\n"
-    pixels_27 = [[0] * 28 for _ in range(27)]
-    nan_pixels = json.dumps({"pixels": [[0] * 28 for _ in range(27)] + [[0] * 27 + [float("nan")]]})
-    over_limit = config.MAX_REQUEST_BYTES + 1
-    image = {"Content-Type": "image/png"}
-    as_json = {"Content-Type": "application/json"}
-    form = {"Content-Type": MULTIPART}
     post = "POST"
     return [
         # (name, method, path, headers, body, statuses, code)
-        ("empty raw body", post, "/predict", image, b"", {400}, "invalid_image"),
+        ("empty raw body", post, "/predict", IMAGE, b"", {400}, "invalid_image"),
         ("empty body, no content type", post, "/predict", {}, b"", {415}, "unsupported_media_type"),
-        ("empty JSON body", post, "/predict", as_json, b"", {400}, "invalid_input"),
-        ("truncated PNG", post, "/predict", image, good_png[:len(good_png) // 2], {400}, "invalid_image"),
-        ("truncated PNG upload", post, "/predict", form, multipart({"image": good_png[:40]}), {400}, "invalid_image"),
-        ("text file as image/png", post, "/predict", image, text, {400}, "invalid_image"),
-        ("garbage bytes as image/png", post, "/predict", image, bytes(range(256)) * 4, {400}, "invalid_image"),
-        ("text file upload", post, "/predict", form, multipart({"image": text}), {400}, "invalid_image"),
-        ("text/plain body", post, "/predict", {"Content-Type": "text/plain"}, text, {415}, "unsupported_media_type"),
+        ("empty JSON body", post, "/predict", AS_JSON, b"", {400}, "invalid_input"),
+        ("truncated PNG", post, "/predict", IMAGE, good_png[:len(good_png) // 2], {400}, "invalid_image"),
+        ("truncated PNG upload", post, "/predict", FORM, multipart({"image": good_png[:40]}), {400}, "invalid_image"),
+        ("text file as image/png", post, "/predict", IMAGE, TEXT, {400}, "invalid_image"),
+        ("garbage bytes as image/png", post, "/predict", IMAGE, bytes(range(256)) * 4, {400}, "invalid_image"),
+        ("text file upload", post, "/predict", FORM, multipart({"image": TEXT}), {400}, "invalid_image"),
+        ("text/plain body", post, "/predict", {"Content-Type": "text/plain"}, TEXT, {415}, "unsupported_media_type"),
         ("form-urlencoded body", post, "/predict", {"Content-Type": "application/x-www-form-urlencoded"},
          b"image=abc", {415}, "unsupported_media_type"),
         ("SVG body", post, "/predict", {"Content-Type": "image/svg+xml"}, svg, {400, 415}, None),
-        ("SVG upload", post, "/predict", form, multipart({"image": svg}), {400, 415}, None),
-        ("30000x30000 PNG bomb", post, "/predict", image, png_bomb(), {400, 413}, None),
-        ("30000x30000 PNG bomb upload", post, "/predict", form, multipart({"image": png_bomb()}), {400, 413}, None),
-        ("blank white image", post, "/predict", image, png, {400}, "no_digit_found"),
-        ("blank white image, basic preprocessing", post, "/predict?preprocess=basic", image, png, {400},
+        ("SVG upload", post, "/predict", FORM, multipart({"image": svg}), {400, 415}, None),
+        ("30000x30000 PNG bomb", post, "/predict", IMAGE, png_bomb(), {400, 413}, None),
+        ("30000x30000 PNG bomb upload", post, "/predict", FORM, multipart({"image": png_bomb()}), {400, 413}, None),
+    ]
+
+
+def blank_image_requests():
+    """Blank paper, in every form and preprocessing: no digit to answer, never a guess."""
+    post = "POST"
+    return [
+        ("blank white image", post, "/predict", IMAGE, BLANK_PNG, {400}, "no_digit_found"),
+        ("blank white image, basic preprocessing", post, "/predict?preprocess=basic", IMAGE, BLANK_PNG, {400},
          "no_digit_found"),
-        ("blank white image upload, basic preprocessing", post, "/predict", form,
-         multipart({"image": png, "preprocess": "basic"}), {400}, "no_digit_found"),
-        ("upload without the image field", post, "/predict", form, multipart({"file": good_png}), {400},
+        ("blank white image upload, basic preprocessing", post, "/predict", FORM,
+         multipart({"image": BLANK_PNG, "preprocess": "basic"}), {400}, "no_digit_found"),
+    ]
+
+
+def misfilled_form_requests():
+    """A good image in the wrong field, or with a preprocessing we do not know."""
+    good_png = encode(one_digit())
+    post = "POST"
+    return [
+        ("upload without the image field", post, "/predict", FORM, multipart({"file": good_png}), {400},
          "invalid_input"),
-        ("image sent as a text field", post, "/predict", form, multipart({"image": "abc"}), {400}, "invalid_input"),
-        ("unknown preprocess (form)", post, "/predict", form, multipart({"image": good_png, "preprocess": "x"}),
+        ("image sent as a text field", post, "/predict", FORM, multipart({"image": "abc"}), {400}, "invalid_input"),
+        ("unknown preprocess (form)", post, "/predict", FORM, multipart({"image": good_png, "preprocess": "x"}),
          {400}, "invalid_input"),
-        ("unknown preprocess (query)", post, "/predict?preprocess=fancy", image, good_png, {400}, "invalid_input"),
-        ("malformed JSON", post, "/predict", as_json, b'{"image": ', {400}, "invalid_input"),
-        ("invalid UTF-8 JSON", post, "/predict", as_json, b'{"image": "\xff\xfe"}', {400}, "invalid_input"),
-        ("deeply nested JSON", post, "/predict", as_json, b"[" * 100000 + b"]" * 100000, {400}, "invalid_input"),
-        ("JSON array", post, "/predict", as_json, b"[1, 2, 3]", {400}, "invalid_input"),
-        ("JSON without a known key", post, "/predict", as_json, b'{"img": "abc"}', {400}, "invalid_input"),
-        ("JSON with two keys", post, "/predict", as_json,
-         json.dumps({"image": base64.b64encode(good_png).decode(), "pixels": digit.tolist()}).encode(),
+        ("unknown preprocess (query)", post, "/predict?preprocess=fancy", IMAGE, good_png, {400}, "invalid_input"),
+    ]
+
+
+def bad_json_requests():
+    """JSON bodies that are broken, hold the wrong keys, bad base64, bad pixels or a bad batch."""
+    digit = one_digit()
+    nan_pixels = json.dumps({"pixels": [[0] * 28 for _ in range(27)] + [[0] * 27 + [float("nan")]]})
+    post = "POST"
+    return [
+        ("malformed JSON", post, "/predict", AS_JSON, b'{"image": ', {400}, "invalid_input"),
+        ("invalid UTF-8 JSON", post, "/predict", AS_JSON, b'{"image": "\xff\xfe"}', {400}, "invalid_input"),
+        ("deeply nested JSON", post, "/predict", AS_JSON, b"[" * 100000 + b"]" * 100000, {400}, "invalid_input"),
+        ("JSON array", post, "/predict", AS_JSON, b"[1, 2, 3]", {400}, "invalid_input"),
+        ("JSON without a known key", post, "/predict", AS_JSON, b'{"img": "abc"}', {400}, "invalid_input"),
+        ("JSON with two keys", post, "/predict", AS_JSON,
+         json.dumps({"image": base64.b64encode(encode(digit)).decode(), "pixels": digit.tolist()}).encode(),
          {400}, "invalid_input"),
-        ("base64 garbage", post, "/predict", as_json, b'{"image": "not base64 at all!!"}', {400}, "invalid_input"),
-        ("base64 of a text file", post, "/predict", as_json,
-         json.dumps({"image": base64.b64encode(text).decode()}).encode(), {400}, "invalid_image"),
-        ("27x28 pixels", post, "/predict", as_json, json.dumps({"pixels": pixels_27}).encode(), {400},
-         "invalid_input"),
-        ("NaN in pixels", post, "/predict", as_json, nan_pixels.encode(), {400}, "invalid_input"),
-        ("pixels over 255", post, "/predict", as_json,
+        ("base64 garbage", post, "/predict", AS_JSON, b'{"image": "not base64 at all!!"}', {400}, "invalid_input"),
+        ("base64 of a text file", post, "/predict", AS_JSON,
+         json.dumps({"image": base64.b64encode(TEXT).decode()}).encode(), {400}, "invalid_image"),
+        ("27x28 pixels", post, "/predict", AS_JSON, json.dumps({"pixels": [[0] * 28 for _ in range(27)]}).encode(),
+         {400}, "invalid_input"),
+        ("NaN in pixels", post, "/predict", AS_JSON, nan_pixels.encode(), {400}, "invalid_input"),
+        ("pixels over 255", post, "/predict", AS_JSON,
          json.dumps({"pixels": [[300] * 28] * 28}).encode(), {400}, "invalid_input"),
-        ("strings in pixels", post, "/predict", as_json,
+        ("strings in pixels", post, "/predict", AS_JSON,
          json.dumps({"pixels": [["0"] * 28] * 28}).encode(), {400}, "invalid_input"),
-        ("empty batch", post, "/predict", as_json, b'{"instances": []}', {400}, "invalid_input"),
-        ("batch over the limit", post, "/predict", as_json,
+        ("empty batch", post, "/predict", AS_JSON, b'{"instances": []}', {400}, "invalid_input"),
+        ("batch over the limit", post, "/predict", AS_JSON,
          json.dumps({"instances": [digit.tolist()] * (config.MAX_BATCH_SIZE + 1)}).encode(), {413},
          "payload_too_large"),
-        ("batch with one bad instance", post, "/predict", as_json,
+        ("batch with one bad instance", post, "/predict", AS_JSON,
          json.dumps({"instances": [digit.tolist(), "%%%"]}).encode(), {400}, "invalid_input"),
-        ("huge JSON", post, "/predict", as_json,
+    ]
+
+
+def oversized_requests():
+    """Bodies one byte over the limit, in each form: 413, not a truncated parse."""
+    over_limit = config.MAX_REQUEST_BYTES + 1
+    post = "POST"
+    return [
+        ("huge JSON", post, "/predict", AS_JSON,
          b'{"image": "' + b"A" * over_limit + b'"}', {413}, "payload_too_large"),
-        ("huge raw body", post, "/predict", image, b"\x89PNG" + b"\0" * over_limit, {413}, "payload_too_large"),
-        ("huge upload", post, "/predict", form, multipart({"image": b"\0" * over_limit}), {413},
+        ("huge raw body", post, "/predict", IMAGE, b"\x89PNG" + b"\0" * over_limit, {413}, "payload_too_large"),
+        ("huge upload", post, "/predict", FORM, multipart({"image": b"\0" * over_limit}), {413},
          "payload_too_large"),
+    ]
+
+
+def wrong_route_requests():
+    """A method a route does not take, or no route at all."""
+    return [
         ("GET /predict", "GET", "/predict", {}, b"", {405}, "method_not_allowed"),
-        ("POST /health", post, "/health", as_json, b"{}", {405}, "method_not_allowed"),
+        ("POST /health", "POST", "/health", AS_JSON, b"{}", {405}, "method_not_allowed"),
         ("unknown URL", "GET", "/no-such-page", {}, b"", {404}, "not_found"),
-    ] + bad_read_requests()
+    ]
 
 
 def tensor(name, datatype, shape, data):
