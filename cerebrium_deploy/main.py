@@ -34,7 +34,7 @@ log = logging.getLogger("cerebrium_deploy")
 def _installed_backend():
     """The backend follows what cerebrium.toml installs. The CPU app installs LiteRT,
     which serves the same model without TensorFlow (a smaller image, a faster cold
-    start, far less memory); a GPU app installs TensorFlow instead (see the README)."""
+    start, far less memory); a GPU app installs TensorFlow instead (docs/cerebrium.md)."""
     try:
         import ai_edge_litert  # noqa: F401
         return "litert"
