@@ -15,7 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # `make check` is the fast lane: it leaves out every test marked `process` (one that starts
 # another process: a server, a script, a worker). Tests get the mark from these fixtures,
 # which start one, or from their module's `pytestmark`, or one by one.
-PROCESS_FIXTURES = {"server", "url", "app_url", "triton", "endpoint", "broken_base", "port"}
+PROCESS_FIXTURES = {"server", "url", "app_url", "triton", "endpoint", "broken_base", "server_port"}
 
 
 def pytest_collection_modifyitems(items):

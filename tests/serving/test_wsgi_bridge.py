@@ -130,7 +130,8 @@ def test_a_late_body_is_logged_and_answered_408(caplog):
 
 
 @pytest.fixture(scope="module")
-def port():
+def server_port():
+    """The real server with short slow-client limits; yields its port."""
     port = free_port()
     proc = start_server(["flask_deploy.py", "--port", port], port,
                         env={"MODEL_BACKEND": "litert", "HTTP_HEADER_TIMEOUT_S": str(TIMEOUT_S),
@@ -139,7 +140,8 @@ def port():
     stop_server(proc)
 
 
-def test_stalled_half_requests_do_not_block_anyone(port, digit_pngs):
+def test_stalled_half_requests_do_not_block_anyone(server_port, digit_pngs):
+    port = server_port
     body, ctype = multipart_png(digit_pngs[0][0])
     socks = stall(port, 128, "headers") + stall(port, 128, "body")
     try:
@@ -155,7 +157,8 @@ def test_stalled_half_requests_do_not_block_anyone(port, digit_pngs):
 
 
 @pytest.mark.parametrize("part", ["headers", "body"])
-def test_stalled_connections_are_closed_after_the_timeout(port, part):
+def test_stalled_connections_are_closed_after_the_timeout(server_port, part):
+    port = server_port
     started = time.monotonic()
     socks = stall(port, 32, part)
     try:
