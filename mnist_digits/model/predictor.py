@@ -125,6 +125,13 @@ class Predictor:
         for index, image in enumerate(images):
             with batch_item(index):  # a blank or corrupt image names its place in the list
                 inputs.append(preprocess_image(image, mode=preprocess))
+        return self.answer(inputs, preprocess)
+
+    def answer(self, inputs, preprocess="enhanced"):
+        """Model inputs already preprocessed (a list of float32 (28, 28, 1)) -> one /predict
+        answer each, from one model call (none for an empty list)."""
+        if not inputs:
+            return []
         probs, scores = self.predict_scores(inputs[0][None] if len(inputs) == 1 else np.stack(inputs))
         return [format_prediction(p, score, verdict, preprocess, self.version)
                 for p, score, verdict in zip(probs, scores, self.is_digit(scores))]

@@ -23,7 +23,7 @@ from mnist_digits.reading.cutting import (CROSSED, SPLIT_ASPECT, best_reading, c
                                           spans)
 from mnist_digits.reading.segmentation import find_parts, own_ink, owners
 from mnist_digits.imaging.preprocessing import page_ink, preprocess_image
-from mnist_digits.model.predictor import format_prediction, get_predictor
+from mnist_digits.model.predictor import get_predictor
 
 GATE_WEIGHT = 0.5   # the digit score's weight beside the confidence in a candidate's score (cutting.py)
 # A candidate cut out of strokes (cutting.crossed_ink) is a digit only with at least this
@@ -94,10 +94,7 @@ def _classify(crops, predictor):
             views.append(preprocess_image(crop, "enhanced"))
         except NoDigitFound:
             views.append(None)
-    kept = [view for view in views if view is not None]
-    probs, scores = predictor.predict_scores(np.stack(kept))
-    answers = iter(format_prediction(p, s, ok, "enhanced", predictor.version)
-                   for p, s, ok in zip(probs, scores, predictor.is_digit(scores)))
+    answers = iter(predictor.answer([view for view in views if view is not None]))
     return [None if view is None else next(answers) for view in views], views
 
 

@@ -119,3 +119,17 @@ def test_boxes_follow_the_exif_orientation_a_viewer_shows(predictor):
     reading = read_number(buf.getvalue(), predictor)
     assert reading["number"] == "47"
     assert [overlap(d["box"], b) > 0.6 for d, b in zip(reading["digits"], boxes)] == [True, True]
+
+
+def test_crops_that_are_all_blank_answer_none_without_a_model_call(predictor):
+    """Cut candidates can all be blank slivers: each answers None, and nothing raises."""
+    from mnist_digits.reading.reader import _classify
+    answers, views = _classify([np.zeros((20, 6), np.uint8), np.full((20, 6), 255, np.uint8)], predictor)
+    assert answers == [None, None] and views == [None, None]
+
+
+def test_the_predictor_answers_preprocessed_inputs_as_predict_images(predictor, digits):
+    from mnist_digits.imaging.preprocessing import preprocess_image
+    images = list(digits[0][:3])
+    assert predictor.answer([preprocess_image(image) for image in images]) == predictor.predict_images(images)
+    assert predictor.answer([]) == []
