@@ -172,7 +172,8 @@ def test_an_example_is_one_click_away(browser_page):
     # The preprocessing switch re-answers the same picture, showing the new model input.
     before = page.locator("#model-view img").get_attribute("src")
     page.get_by_label("basic").check()
-    page.wait_for_function("src => document.querySelector('#model-view img').src !== src", arg=before)
+    # While Gradio swaps the answer in, the image can be missing for a frame: wait through that.
+    page.wait_for_function("src => (document.querySelector('#model-view img')?.src ?? src) !== src", arg=before)
     answer = page.locator('#prediction [data-testid="label-output-value"]').inner_text()
     print(f"same picture, basic preprocessing -> the page answered {answer!r}")
     page.get_by_label("enhanced").check()
