@@ -110,10 +110,11 @@ AUG_ZOOM = 0.10
 OE_WEIGHT = 0.5
 MAX_VALIDATION_REFUSED = 0.005   # the threshold refuses at most this share of the validation digits
 # Drawn examples beside MNIST and the real handwriting, per split (gate_data.py): MNIST digits
-# redrawn as users send them, digits typed in fonts, and non_digits.py's training family.
+# redrawn as users send them, digits typed in fonts, MNIST 0s with a slash through them (a
+# convention no training writer site uses), and non_digits.py's training family.
 SYNTHETIC_EXAMPLES = {
-    "train": {"user_digits": 6000, "font_digits": 1000, "non_digits": 12000},
-    "validation": {"user_digits": 2000, "font_digits": 300, "non_digits": 3000},
+    "train": {"user_digits": 6000, "font_digits": 1000, "slashed_zeros": 1500, "non_digits": 12000},
+    "validation": {"user_digits": 2000, "font_digits": 300, "slashed_zeros": 300, "non_digits": 3000},
 }
 
 # --- Serving -------------------------------------------------------------------

@@ -18,7 +18,7 @@ read here.
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 import config
 from mnist_digits.datasets import real_handwriting
@@ -28,7 +28,7 @@ from mnist_digits.imaging.preprocessing import to_model_input
 NOT_A_DIGIT = -1
 LOOKALIKES = "real look-alikes"        # reported, never trained on, never in the threshold
 _MIN_SIZE = 20                         # a --limit smoke run keeps at least this many of each part
-_STREAMS = {"user_digits": 1, "font_digits": 2, "non_digits": 3, "real": 4}
+_STREAMS = {"user_digits": 1, "font_digits": 2, "non_digits": 3, "real": 4, "slashed_zeros": 5}
 
 
 class Examples(NamedTuple):
@@ -71,6 +71,39 @@ def user_style_digits(digits, seed):
             for i, d in enumerate(digits)]
 
 
+def slashed_zero(zero, rng):
+    """One 0 (white on black uint8 28x28) with a slash through it, as many engineers,
+    programmers and Scandinavians write it. No training writer site does, so without
+    these the network reads a slashed 0 as an 8 (49 of the 60 errors on the validation
+    sites were slashed zeros). Drawn 4x larger on a margin so the slash may overshoot."""
+    scale, margin = 4, 24
+    ink = np.asarray(Image.fromarray(zero).resize((28 * scale, 28 * scale), Image.BICUBIC))
+    rows, cols = np.nonzero(ink > 127)
+    if rows.size == 0:
+        return ink
+    # The pen's width: a stroke of width w and length L has area w*L and an outline ~2L long.
+    solid = ink > 127
+    outline = solid & ~(np.roll(solid, 1, 0) & np.roll(solid, -1, 0) & np.roll(solid, 1, 1) & np.roll(solid, -1, 1))
+    width = max(3, int(round(2 * solid.sum() / max(outline.sum(), 1) * rng.uniform(0.7, 1.1))))
+    top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+    h, w = bottom - top, right - left
+    start = (left + w * rng.uniform(-0.15, 0.35), bottom + h * rng.uniform(-0.05, 0.25))
+    end = (right - w * rng.uniform(-0.15, 0.35), top - h * rng.uniform(-0.05, 0.25))
+    if rng.random() < 0.15:                           # a backslash now and then
+        start, end = (2 * left + w - start[0], start[1]), (2 * left + w - end[0], end[1])
+    page = Image.new("L", (ink.shape[1] + 2 * margin, ink.shape[0] + 2 * margin), 0)
+    page.paste(Image.fromarray(ink), (margin, margin))
+    ImageDraw.Draw(page).line([(x + margin, y + margin) for x, y in (start, end)], fill=255, width=width)
+    page = np.asarray(page)
+    return nd.on_paper(page / 255.0, rng) if rng.random() < 0.5 else page
+
+
+def slashed_zeros(zeros, seed):
+    """Each 0 (uint8 28x28, white on black) slashed; deterministic in seed."""
+    return [slashed_zero(z, np.random.default_rng([seed, _STREAMS["slashed_zeros"], i]))
+            for i, z in enumerate(zeros)]
+
+
 def font_digits(n, seed):
     """n digits typed in the training fonts, as users' pictures, and their labels (0-9 in turn)."""
     pictures = []
@@ -108,12 +141,15 @@ def examples(split, x_mnist, y_mnist, seed, share=1.0):
     sizes = config.SYNTHETIC_EXAMPLES[split]
     rng = np.random.default_rng([seed, 0])
     users = rng.choice(len(x_mnist), min(scaled(sizes["user_digits"], share), len(x_mnist)), replace=False)
+    zeros = np.flatnonzero(np.asarray(y_mnist) == 0)
+    zeros = np.sort(rng.choice(zeros, min(scaled(sizes["slashed_zeros"], share), len(zeros)), replace=False))
     n_fonts, n_non_digits = scaled(sizes["font_digits"], share), scaled(sizes["non_digits"], share)
     return {
         "MNIST": Examples(to_model_input(x_mnist), np.asarray(y_mnist, np.int8)),
         **_real_parts(split, share, seed),
         "user-style digits": _served(user_style_digits(x_mnist[users], seed), y_mnist[users]),
         "font digits": _served(*font_digits(n_fonts, seed)),
+        "slashed zeros": _served(slashed_zeros(x_mnist[zeros], seed), np.zeros(len(zeros))),
         "synthetic non-digits": _served(nd.training_non_digits(n_non_digits, seed),
                                         np.full(n_non_digits, NOT_A_DIGIT)),
     }

@@ -12,6 +12,33 @@ def _digit():
     return d
 
 
+def _zero():
+    d = np.zeros((28, 28), np.uint8)
+    d[5:23, 9:19] = 255
+    d[8:20, 12:16] = 0                         # a ring: a 0
+    return d
+
+
+def _mnist():
+    """60 tiny "MNIST" digits: 1s, and every third a 0."""
+    labels = np.where(np.arange(60) % 3 == 0, 0, 1).astype(np.uint8)
+    return np.stack([_zero() if label == 0 else _digit() for label in labels]), labels
+
+
+def test_slashed_zeros_add_a_slash_across_the_zero_and_stay_zeros():
+    zeros = np.stack([_zero()] * 6)
+    first, again = gd.slashed_zeros(zeros, seed=3), gd.slashed_zeros(zeros, seed=3)
+    assert all((a == b) if isinstance(a, bytes) else np.array_equal(a, b) for a, b in zip(first, again))
+    x, kept = nd.to_model_inputs(first)
+    assert kept.all()
+    ring = nd.to_model_inputs([_zero()])[0][0]
+    # The ring's hole is empty; a slash crosses it, so each slashed 0 has ink inside the ring.
+    hole = ring[10:18, 12:16] < 0.1
+    assert hole.all() and all((slashed[10:18, 12:16][hole] > 0.3).any() for slashed in x)
+    parts = gd.examples("train", *_mnist(), seed=1, share=0.002)
+    assert (parts["slashed zeros"].y == 0).all() and len(parts["slashed zeros"].y) == 20
+
+
 def test_user_style_digits_are_deterministic_and_preprocessable():
     digits = np.stack([_digit()] * 8)
     first, again = gd.user_style_digits(digits, seed=3), gd.user_style_digits(digits, seed=3)
@@ -22,8 +49,8 @@ def test_user_style_digits_are_deterministic_and_preprocessable():
 
 @pytest.fixture(scope="module")
 def parts():
-    """Both splits at a small share (a --limit run), from 60 tiny "MNIST" 1s."""
-    digits, labels = np.stack([_digit()] * 60), np.ones(60, np.uint8)
+    """Both splits at a small share (a --limit run), from 60 tiny "MNIST" digits."""
+    digits, labels = _mnist()
     return {split: gd.examples(split, digits, labels, seed=1, share=0.002) for split in ("train", "validation")}
 
 
@@ -32,7 +59,7 @@ def test_every_part_is_labelled_digit_or_not_a_digit(parts):
         for name, part in found.items():
             assert part.x.shape[1:] == (28, 28, 1) and part.x.dtype == np.float32 and len(part.x) == len(part.y)
             assert len(part.y) >= 10, (split, name)
-            digits = name in {"MNIST", "real digits", "user-style digits", "font digits"}
+            digits = name in {"MNIST", "real digits", "user-style digits", "font digits", "slashed zeros"}
             assert part.is_digit.all() if digits else (part.y == gd.NOT_A_DIGIT).all(), (split, name)
     assert set(np.unique(parts["train"]["font digits"].y)) == set(range(10))
 
@@ -44,7 +71,7 @@ def test_look_alikes_are_validation_figures_never_training_examples(parts):
 
 
 def test_examples_are_deterministic(parts):
-    digits, labels = np.stack([_digit()] * 60), np.ones(60, np.uint8)
+    digits, labels = _mnist()
     again = gd.examples("validation", digits, labels, seed=1, share=0.002)
     for name, part in parts["validation"].items():
         np.testing.assert_array_equal(part.x, again[name].x)
