@@ -82,11 +82,32 @@ PICK_BRUSH_JS = """() => {
 
 # Clear empties the sketchpad by setting its value to None, but a second Clear in a
 # row sets None again, which Gradio sees as no change, and the old strokes stay on the
-# canvas. The sketchpad's own "Clear canvas" button always empties it.
+# canvas. The sketchpad's own "Clear canvas" button always empties it. It runs before
+# the server's None arrives: that None fires the sketchpad's change, whose value Gradio
+# reads off the canvas, and a canvas not yet emptied would send the old drawing again.
 CLEAR_CANVAS_JS = """() => {
   const bin = document.querySelector('#sketchpad button[aria-label="Clear canvas"]');
   if (bin) bin.click();
 }"""
+
+# For a sketchpad change, Gradio reads the drawing off the canvas and uploads it as PNGs
+# before it sends the change; other events go meanwhile. So a change read just before a
+# Clear (often the repeat that trigger_mode="always_last" sends when an answer lands) could
+# reach the server after Clear's, and after the next upload's, and be answered last: the
+# cleared drawing's answer on show, and in `picture` for the mode switch. When such a change
+# is sent, the canvas has been emptied since it was read (no Undo, no Redo: nothing drawn
+# since), so it is sent as None instead, which answer_drawing skips. (Buttons not found:
+# nothing is withdrawn.)
+STALE_DRAWING_JS = """(drawing, mode) => {
+  const off = (name) => document.querySelector(`#sketchpad button[aria-label="${name}"]`)?.disabled;
+  const drawn = drawing && (drawing.id || drawing.composite || drawing.background);
+  return [drawn && off("Undo") && off("Redo") ? null : drawing, mode];
+}"""
+# Every event that writes the answer and `picture` waits in this one queue, so they are
+# applied in the order the page sent them (a mode switch after the upload it re-answers,
+# an upload after Clear), not in the order their workers happen to finish. One worker,
+# as each of them already had on its own (Gradio's default concurrency limit is 1).
+ANSWERS = "answers"
 
 
 # --- Prediction ------------------------------------------------------------------
@@ -173,6 +194,15 @@ def predict_page(image, mode):
     return image, gr.Label(label, label=TOP_3), seen, gr.Markdown(NOT_A_DIGIT, visible=not is_digit), *hidden
 
 
+def answer_drawing(drawing, mode):
+    """Live handler of the sketchpad: predict_page's answer, or no change at all for a drawing
+    the page withdrew (None; the sketchpad's own empty value is a dict of Nones), see
+    STALE_DRAWING_JS."""
+    if drawing is None:
+        return gr.skip()
+    return predict_page(drawing, mode)
+
+
 def predict_api(image, mode):
     """`/predict`: the sketchpad value -> the label value. Bad input raises a
     gr.Error, which gradio_client raises as an AppError with this message."""
@@ -257,11 +287,12 @@ def output_widgets():
 def wire_live_answers(picture, page):
     """Answer on every stroke, upload and mode switch (the latest only, no spinner)."""
     outputs = [picture, page["label"], page["seen"], page["note"], page["boxes"], page["views"]]
-    live = dict(fn=predict_page, outputs=outputs, api_visibility="private",
-                show_progress="hidden", trigger_mode="always_last")
-    page["sketchpad"].change(inputs=[page["sketchpad"], page["mode"]], **live)
-    page["upload"].change(inputs=[page["upload"], page["mode"]], **live)
-    page["mode"].change(inputs=[picture, page["mode"]], **live)
+    live = dict(outputs=outputs, api_visibility="private", show_progress="hidden",
+                trigger_mode="always_last", concurrency_id=ANSWERS)
+    page["sketchpad"].change(answer_drawing, inputs=[page["sketchpad"], page["mode"]], js=STALE_DRAWING_JS,
+                             **live)
+    page["upload"].change(predict_page, inputs=[page["upload"], page["mode"]], **live)
+    page["mode"].change(predict_page, inputs=[picture, page["mode"]], **live)
     # An example lands in the upload box: show that tab.
     page["upload"].change(lambda value: gr.Tabs(selected="upload") if value is not None else gr.Tabs(),
                           inputs=page["upload"], outputs=page["tabs"], api_visibility="private",
@@ -275,8 +306,8 @@ def wire_clear(picture, page):
                  gr.Image(None, visible=False), gr.Gallery(None, visible=False)),
         outputs=[page["sketchpad"], page["upload"], picture, page["label"], page["seen"], page["note"],
                  page["boxes"], page["views"]],
-        api_visibility="private", show_progress="hidden"
-    ).then(None, js=CLEAR_CANVAS_JS).then(None, js=PICK_BRUSH_JS)
+        js=CLEAR_CANVAS_JS, api_visibility="private", show_progress="hidden", concurrency_id=ANSWERS
+    ).then(None, js=PICK_BRUSH_JS)
     page["sketchpad"].clear(None, js=PICK_BRUSH_JS)  # the sketchpad's own bin button
 
 
