@@ -105,6 +105,9 @@ VALIDATION_SIZE = 5000        # held out of the 60k training images
 AUG_ROTATION_DEG = 10
 AUG_SHIFT = 0.10              # fraction of the image
 AUG_ZOOM = 0.10
+# Pixel noise (standard deviation, pixels in [0, 1]): without it the digit score of a picture near
+# the threshold moved across it for a JPEG's or int8's rounding (docs/digit_gate.md).
+AUG_NOISE = 0.05
 # The digit verdict, trained with the network (train_model.py, gate_data.py). A non-digit teaches
 # the uniform answer on `probabilities` with this weight (outlier exposure; a digit weighs 1).
 OE_WEIGHT = 0.5

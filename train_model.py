@@ -129,6 +129,7 @@ def make_train_dataset(examples, batch_size, seed):
         layers.RandomRotation(config.AUG_ROTATION_DEG / 360, fill_mode="constant", seed=seed),
         layers.RandomTranslation(config.AUG_SHIFT, config.AUG_SHIFT, fill_mode="constant", seed=seed + 1),
         layers.RandomZoom(config.AUG_ZOOM, fill_mode="constant", seed=seed + 2),
+        layers.GaussianNoise(config.AUG_NOISE, seed=seed + 3),
     ])
     y, weights = targets(examples)
     ds = tf.data.Dataset.from_tensor_slices((examples.x, y, weights)).shuffle(len(examples.x), seed=seed)

@@ -6,7 +6,8 @@ model inputs and labels, NOT_A_DIGIT for a non-digit):
   digits      MNIST (the first 55,000 training images train, the last 5,000 validate), as they are;
               real digits of that split's writer sites (UNIPEN; datasets/real_handwriting.py);
               MNIST digits drawn again as users send them (any canvas, pen, paper, noise, JPEG);
-              digits typed in the training fonts, so "printed" never means "not a digit".
+              digits typed in the training fonts, so "printed" never means "not a digit";
+              MNIST 0s with a slash through them (no training writer site slashes its 0s).
   non-digits  real letters and doodles of that split (look-alikes left out: a person may mean
               a digit), and non_digits.py's training family (drawn with another seed to validate).
 
