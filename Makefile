@@ -40,7 +40,7 @@ serve: $(RUNTIME)  ## REST API on http://127.0.0.1:5000 (HOST, PORT, MODEL_BACKE
 gradio: $(RUNTIME)  ## drawing page on http://127.0.0.1:7860
 	$(PY) gradio_interface.py
 
-train: $(RUNTIME)  ## retrain the committed model (about 30 min on 2 CPU cores) and re-export it
+train: $(RUNTIME)  ## retrain the committed model (about 25 min on 2 CPU cores) and re-export it
 	$(PY) train_model.py
 	$(PY) export_model.py
 

