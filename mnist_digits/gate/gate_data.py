@@ -79,11 +79,11 @@ def slashed_zero(zero, rng):
     sites were slashed zeros). Drawn 4x larger on a margin so the slash may overshoot."""
     scale, margin = 4, 24
     ink = np.asarray(Image.fromarray(zero).resize((28 * scale, 28 * scale), Image.BICUBIC))
-    rows, cols = np.nonzero(ink > 127)
+    solid = ink > 127
+    rows, cols = np.nonzero(solid)
     if rows.size == 0:
         return ink
     # The pen's width: a stroke of width w and length L has area w*L and an outline ~2L long.
-    solid = ink > 127
     outline = solid & ~(np.roll(solid, 1, 0) & np.roll(solid, -1, 0) & np.roll(solid, 1, 1) & np.roll(solid, -1, 1))
     width = max(3, int(round(2 * solid.sum() / max(outline.sum(), 1) * rng.uniform(0.7, 1.1))))
     top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
